@@ -1,0 +1,65 @@
+"""inspect_app: 督查督导 — inspections, rectification and notices."""
+
+from flask import Flask, g, jsonify
+from flask_wtf.csrf import CSRFProtect
+
+from inspect_app import config, db, web
+from inspect_app.auth.access import enforce_access_rules, requires
+from inspect_app.auth.permissions import PUBLIC, can
+from inspect_app.auth.session import load_user
+from inspect_app.vocab import ROLES, UNIT_TYPES
+
+csrf = CSRFProtect()
+
+
+def create_app(overrides=None):
+    app = Flask(
+        __name__,
+        instance_path=config.instance_path(),
+        template_folder=str(config.PROJECT_ROOT / "templates"),
+        static_folder=str(config.PROJECT_ROOT / "static"),
+    )
+    app.config.update(config.from_environment())
+    app.config.update(overrides or {})
+
+    db.init_app(app)
+    csrf.init_app(app)
+    web.init_app(app)
+
+    app.before_request(load_user)
+    app.before_request(enforce_access_rules)
+    app.jinja_env.globals.update(can=lambda action, obj=None: can(g.user, action, obj), ROLES=ROLES, UNIT_TYPES=UNIT_TYPES)
+
+    from inspect_app.auth.views import bp as auth_bp
+    from inspect_app.checklists.views import bp as checklists_bp
+    from inspect_app.home import bp as home_bp
+    from inspect_app.orgs.views import bp as orgs_bp
+    from inspect_app.users.views import bp as users_bp
+
+    for blueprint in (auth_bp, home_bp, orgs_bp, users_bp, checklists_bp):
+        app.register_blueprint(blueprint)
+
+    app.add_url_rule("/healthz", "healthz", healthz)
+
+    from inspect_app.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+@requires(PUBLIC)
+def healthz():
+    from inspect_app.migrations import current_version, head_version
+
+    try:
+        schema = current_version(db.database)
+    except Exception as error:  # the point of this endpoint is to report, not to crash
+        return jsonify(status="error", app="up", database="down", error=type(error).__name__), 503
+    up_to_date = schema == head_version()
+    return jsonify(
+        status="ok" if up_to_date else "degraded",
+        app="up",
+        database="up",
+        schema_version=schema,
+        schema_current=up_to_date,
+    ), (200 if up_to_date else 503)

@@ -1,0 +1,53 @@
+"""Access rules on routes: each view says what it needs; a view that says nothing is refused."""
+
+from functools import wraps
+
+from flask import abort, current_app, g, request
+
+from inspect_app.auth.permissions import ACTIONS, PUBLIC, can
+
+
+def requires(action):
+    """Declare the action a view needs. Object-level checks happen in the view via `authorize`."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            return view(*args, **kwargs)
+
+        wrapper.access_rule = action
+        return wrapper
+
+    return decorate
+
+
+def access_rule(endpoint):
+    view = current_app.view_functions.get(endpoint)
+    return getattr(view, "access_rule", None)
+
+
+def authorize(action, obj=None):
+    """Abort with 403 unless the current user may do `action` (on `obj`)."""
+    if not can(g.user, action, obj):
+        abort(403)
+
+
+def enforce_access_rules():
+    """before_request: deny by default, send the signed-out to the login page."""
+    if request.endpoint is None:  # 404/405: let Flask answer
+        return None
+    if request.endpoint == "static":
+        return None
+    rule = access_rule(request.endpoint)
+    if rule is None:
+        current_app.logger.error("route %s has no access rule; refused", request.endpoint)
+        abort(403)
+    if rule == PUBLIC:
+        return None
+    if g.user is None:
+        abort(401)
+    if not can(g.user, rule):
+        abort(403)
+    return None

@@ -1,0 +1,94 @@
+"""Signing in: password hashes, throttling against guessing, password changes."""
+
+import re
+from datetime import timedelta
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from inspect_app.db import database
+from inspect_app.errors import TooManyAttempts, ValidationFailed
+from inspect_app.models import LoginAttempt, User, now
+
+LOCK_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_ACCOUNT = 5
+MAX_FAILURES_PER_ADDRESS = 20
+
+# Checked against when the username is unknown, so both paths cost the same time.
+_DUMMY_HASH = generate_password_hash("unused-password-for-timing")
+
+
+def hash_password(password):
+    return generate_password_hash(password)
+
+
+def check_password_strength(password):
+    if len(password) < 8:
+        raise ValidationFailed("密码至少 8 位", fields={"password": "密码至少 8 位"})
+    if not (re.search(r"[A-Za-z]", password) and re.search(r"\d", password)):
+        message = "密码须同时包含字母和数字"
+        raise ValidationFailed(message, fields={"password": message})
+
+
+def _recent_failures(**where):
+    """Failures inside the window since the last success for the same key."""
+    since = now() - LOCK_WINDOW
+    (field, value), = where.items()
+    column = getattr(LoginAttempt, field)
+    last_success = (
+        LoginAttempt.select(LoginAttempt.at)
+        .where(column == value, LoginAttempt.succeeded == True)  # noqa: E712
+        .order_by(LoginAttempt.at.desc())
+        .scalar()
+    )
+    if last_success and last_success > since:
+        since = last_success
+    return (
+        LoginAttempt.select()
+        .where(column == value, LoginAttempt.succeeded == False, LoginAttempt.at >= since)  # noqa: E712
+        .order_by(LoginAttempt.at)
+    )
+
+
+def _refuse_if_throttled(username, ip):
+    for key, value, limit in (("username", username, MAX_FAILURES_PER_ACCOUNT), ("ip", ip, MAX_FAILURES_PER_ADDRESS)):
+        failures = list(_recent_failures(**{key: value}))
+        if len(failures) >= limit:
+            unlock_at = failures[-limit].at + LOCK_WINDOW
+            minutes = max(1, int((unlock_at - now()).total_seconds() // 60) + 1)
+            raise TooManyAttempts(f"登录失败次数过多，账号已暂时锁定，请 {minutes} 分钟后再试")
+
+
+def authenticate(username, password, *, ip):
+    """The active user with this username and password, or a ValidationFailed / TooManyAttempts."""
+    username = (username or "").strip()
+    if not username or not password:
+        raise ValidationFailed("请输入用户名和密码")
+    _refuse_if_throttled(username, ip)
+    user = User.get_or_none(User.username == username)
+    password_ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
+    succeeded = bool(user and password_ok and user.is_active)
+    with database.atomic():
+        LoginAttempt.create(username=username, ip=ip, succeeded=succeeded)
+        if succeeded:
+            user.last_login_at = now()
+            user.save(only=[User.last_login_at])
+    if user and password_ok and not user.is_active:
+        raise ValidationFailed("该账号已停用，请联系系统管理员")
+    if not succeeded:
+        raise ValidationFailed("用户名或密码错误")
+    return user
+
+
+def change_password(user, *, current, new, confirm):
+    if not check_password_hash(user.password_hash, current or ""):
+        raise ValidationFailed("当前密码不正确", fields={"current": "当前密码不正确"})
+    if new != confirm:
+        raise ValidationFailed("两次输入的新密码不一致", fields={"confirm": "两次输入的新密码不一致"})
+    check_password_strength(new)
+    set_password(user, new)
+
+
+def set_password(user, password):
+    user.password_hash = hash_password(password)
+    user.password_changed_at = now()
+    user.save(only=[User.password_hash, User.password_changed_at])

@@ -1,0 +1,46 @@
+"""Settings from the environment; secrets generated into the instance folder, never in code."""
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def instance_path():
+    return Path(os.environ.get("INSPECT_INSTANCE_PATH", PROJECT_ROOT / "instance")).resolve()
+
+
+def _secret_key(instance):
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    key_file = instance / "secret_key"
+    if not key_file.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        # Written once with owner-only permissions; every worker process reads the same key.
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+    return key_file.read_text().strip()
+
+
+def from_environment():
+    instance = instance_path()
+    return {
+        "INSTANCE_PATH": str(instance),
+        "DATABASE_URL": os.environ.get("INSPECT_DATABASE_URL", f"sqlite:///{instance / 'inspect.db'}"),
+        "UPLOAD_FOLDER": os.environ.get("INSPECT_UPLOAD_FOLDER", str(instance / "uploads")),
+        "CHECKLIST_FOLDER": os.environ.get("INSPECT_CHECKLIST_FOLDER", str(PROJECT_ROOT / "checklists")),
+        "SECRET_KEY": _secret_key(instance),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": os.environ.get("INSPECT_SECURE_COOKIES", "") == "1",
+        "SESSION_COOKIE_NAME": "inspect_session",
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
+        # An inspector may spend an hour on one section of a visit without a request.
+        "SESSION_IDLE_SECONDS": int(os.environ.get("INSPECT_SESSION_IDLE_SECONDS", 2 * 3600)),
+        "MAX_CONTENT_LENGTH": 30 * 1024 * 1024,
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        "WTF_CSRF_SSL_STRICT": False,  # intranet deployments often run plain HTTP behind a proxy
+    }

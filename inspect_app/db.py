@@ -1,0 +1,84 @@
+"""The database: chosen from one URL, connected per request, upgraded by migrations."""
+
+import json
+from urllib.parse import urlsplit
+
+import click
+from flask import current_app
+from peewee import DatabaseProxy, Model, TextField
+from playhouse.db_url import connect
+
+database = DatabaseProxy()
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "synchronous": "normal",
+    "busy_timeout": 5000,
+    "cache_size": -16000,
+}
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class JSONField(TextField):
+    """JSON stored as text, so the same column works on SQLite and PostgreSQL."""
+
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+def open_database(url):
+    """A peewee database for `url`: sqlite:///path or postgresql://user@host:port/name."""
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        return connect(url, pragmas=SQLITE_PRAGMAS, timeout=5)
+    if scheme in ("postgresql", "postgres"):
+        # A pool, because a request opens and closes its connection: handing one back is free.
+        pooled = "postgres+pool" + url[len(scheme) :]
+        return connect(pooled, max_connections=32, stale_timeout=300, timeout=10)
+    raise ValueError(f"不支持的数据库地址：{url}（应以 sqlite:/// 或 postgresql:// 开头）")
+
+
+def is_sqlite():
+    return urlsplit(current_app.config["DATABASE_URL"]).scheme == "sqlite"
+
+
+def init_app(app):
+    database.initialize(open_database(app.config["DATABASE_URL"]))
+
+    @app.before_request
+    def _connect():
+        database.connect(reuse_if_open=True)
+
+    @app.teardown_appcontext
+    def _close(exc):
+        if not database.is_closed():
+            database.close()
+
+    app.cli.add_command(init_db_command)
+
+
+def upgrade():
+    """Apply every pending migration; returns the list of versions applied."""
+    from inspect_app.migrations import migrate
+
+    with database.connection_context():
+        return migrate(database)
+
+
+@click.command("init-db")
+def init_db_command():
+    """Create the database, or upgrade it to the newest schema. Keeps existing data."""
+    applied = upgrade()
+    if applied:
+        click.echo(f"数据库已升级，执行迁移：{', '.join(f'{v:04d}' for v in applied)}")
+    else:
+        click.echo("数据库已是最新结构，无需迁移。")

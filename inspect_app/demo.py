@@ -1,0 +1,72 @@
+"""Demo data: a fictional district (清河区) with its tree and one account per role."""
+
+from inspect_app.auth.service import hash_password
+from inspect_app.db import database
+from inspect_app.models import Unit, User
+from inspect_app.vocab import ROLES
+
+DEMO_PASSWORD = "Demo2026"
+
+# (code, name, type, org form, secretary, contact, phone, parent code)
+UNITS = [
+    ("QH", "中共清河区委", "district", "党委", "", "区委组织部", "0371-65100000", None),
+    ("QH-DF", "东风街道党工委", "subdistrict", "党工委", "高建华", "马晓燕", "0371-65101000", "QH"),
+    ("QH-DF-HP", "和平社区党委", "community", "党委", "张敏", "刘芳", "0371-65101101", "QH-DF"),
+    ("QH-DF-YB", "迎宾社区党总支", "community", "党总支", "王丽娟", "何静", "0371-65101102", "QH-DF"),
+    ("QH-DF-JS", "建设路社区党支部", "community", "党支部", "李国庆", "赵雪", "0371-65101103", "QH-DF"),
+    ("QH-DF-FX", "复兴社区党支部", "community", "党支部", "陈桂兰", "杨帆", "0371-65101104", "QH-DF"),
+    ("QH-NG", "南关街道党工委", "subdistrict", "党工委", "刘振东", "郭佳", "0371-65102000", "QH"),
+    ("QH-NG-WF", "五福社区党委", "community", "党委", "孙秀英", "黄磊", "0371-65102101", "QH-NG"),
+    ("QH-NG-SL", "双龙社区党总支", "community", "党总支", "周建军", "吴婷", "0371-65102102", "QH-NG"),
+    ("QH-NG-QM", "清明社区党支部", "community", "党支部", "徐春梅", "朱琳", "0371-65102103", "QH-NG"),
+    ("QH-CB", "城北街道党工委", "subdistrict", "党工委", "胡志强", "林晓", "0371-65103000", "QH"),
+    ("QH-CB-XY", "新苑社区党委", "community", "党委", "郑海燕", "谢娜", "0371-65103101", "QH-CB"),
+    ("QH-CB-HL", "花园路社区党支部", "community", "党支部", "韩卫国", "宋佳", "0371-65103102", "QH-CB"),
+    ("QH-JG", "区直机关工委", "department", "党工委", "冯立新", "唐敏", "0371-65104000", "QH"),
+    ("QH-JG-RS", "区人力资源和社会保障局机关党支部", "department", "党支部", "曹文斌", "彭丽", "0371-65104101", "QH-JG"),
+    ("QH-JG-WJ", "区卫生健康委员会机关党总支", "department", "党总支", "邓红梅", "许杰", "0371-65104102", "QH-JG"),
+    ("QH-JG-CL", "区残疾人联合会党支部", "department", "党支部", "萧永红", "田甜", "0371-65104103", "QH-JG"),
+    ("QH-JY", "区委教育工委", "department", "党工委", "董明", "潘晓丽", "0371-65105000", "QH"),
+    ("QH-JY-SY", "清河区实验小学党支部", "school", "党支部", "袁丽华", "蒋芸", "0371-65105101", "QH-JY"),
+    ("QH-JY-YZ", "清河区第一中学党总支", "school", "党总支", "蔡国栋", "余洁", "0371-65105102", "QH-JY"),
+    ("QH-GQ", "清河城市投资集团有限公司党委", "soe", "党委", "杜建平", "叶倩", "0371-65106000", "QH"),
+    ("QH-LX", "区委两新工委", "department", "党工委", "程伟", "魏丹", "0371-65107000", "QH"),
+    ("QH-LX-HR", "恒瑞科技有限公司党支部", "new_org", "党支部", "苏振华", "吕萌", "0371-65107101", "QH-LX"),
+    ("QH-LX-XL", "清河区心理咨询师协会党支部", "new_org", "党支部", "丁雅琴", "任晓", "0371-65107102", "QH-LX"),
+]
+
+# (username, display name, role, unit code)
+ACCOUNTS = [
+    ("admin", "王建国", "admin", None),
+    ("duchaban", "李明", "supervisor", None),
+    ("zuzhang", "赵强", "team_leader", None),
+    ("ducha1", "孙丽", "inspector", None),
+    ("ducha2", "周杰", "inspector", None),
+    ("lingdao", "陈志刚", "leader", None),
+    ("hp-lianluo", "刘芳", "unit_liaison", "QH-DF-HP"),
+    ("hp-fuzeren", "张敏", "unit_head", "QH-DF-HP"),
+    ("yb-lianluo", "何静", "unit_liaison", "QH-DF-YB"),
+]
+
+
+def load_demo():
+    """Create the demo units and accounts that do not exist yet; returns the accounts created."""
+    created = []
+    with database.atomic():
+        units = {unit.code: unit for unit in Unit.select()}
+        for order, (code, name, kind, form, secretary, contact, phone, parent) in enumerate(UNITS):
+            if code not in units:
+                units[code] = Unit.create(
+                    code=code, name=name, type=kind, org_form=form, secretary=secretary,
+                    contact_name=contact, contact_phone=phone, sort_order=order * 10,
+                    parent=units[parent] if parent else None,
+                )
+        password_hash = hash_password(DEMO_PASSWORD)
+        for username, display_name, role, unit_code in ACCOUNTS:
+            if not User.select().where(User.username == username).exists():
+                User.create(
+                    username=username, display_name=display_name, role=role,
+                    unit=units[unit_code] if unit_code else None, password_hash=password_hash,
+                )
+                created.append((username, display_name, ROLES[role], units[unit_code].name if unit_code else ""))
+    return created

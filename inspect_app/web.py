@@ -1,0 +1,100 @@
+"""The only module that knows htmx: full page or fragment, Vary, and error answers."""
+
+from urllib.parse import urlsplit
+
+from flask import g, make_response, redirect, render_template, request, url_for
+from flask_htmx import HTMX
+from flask_wtf.csrf import CSRFError
+from jinja2_fragments.flask import render_block
+from werkzeug.exceptions import HTTPException
+
+from inspect_app.errors import ServiceError
+
+htmx = HTMX()
+
+ERROR_MESSAGES = {
+    400: "请求无效，请检查后重试",
+    401: "请先登录",
+    403: "您没有权限访问该页面或执行该操作",
+    404: "页面或记录不存在",
+    405: "不支持该请求方式",
+    409: "操作与当前状态冲突，请刷新后重试",
+    413: "上传的文件过大",
+    422: "提交的内容有误，请修改后重试",
+    429: "请求过于频繁，请稍后再试",
+    500: "系统内部错误，已记录，请稍后重试或联系系统管理员",
+}
+
+
+def wants_fragment():
+    """An htmx request that targets a region (not a boosted page navigation)."""
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def render(template, *, block=None, status=200, **context):
+    """The full page, or only `block` of the same template when htmx asks for a fragment."""
+    if block and wants_fragment():
+        body = render_block(template, block, **context)
+    else:
+        body = render_template(template, **context)
+    return make_response(body, status)
+
+
+def safe_next_url(url):
+    """Only same-site paths: never redirect a login to another host."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc or not url.startswith("/") or url.startswith("//"):
+        return None
+    return url
+
+
+def error_response(status, message):
+    if wants_fragment():
+        response = make_response(render_template("_flash.html", level="error", message=message), status)
+        # Errors land in the page's message area, not in the region the request aimed at.
+        response.headers["HX-Retarget"] = "#flash"
+        response.headers["HX-Reswap"] = "innerHTML"
+        return response
+    return make_response(render_template("errors.html", status=status, message=message), status)
+
+
+def init_app(app):
+    htmx.init_app(app)
+    app.jinja_env.filters["pair"] = lambda value: (value, value)
+    app.jinja_env.filters["unit_option"] = lambda unit: (unit.id, f"{unit.name}（{unit.code}）")
+
+    @app.after_request
+    def _vary_and_charset(response):
+        response.vary.add("HX-Request")
+        return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf(error):
+        return error_response(400, "页面已过期或请求来源无法验证（CSRF 校验失败），请刷新页面后重试；已保存的内容不受影响")
+
+    @app.errorhandler(ServiceError)
+    def _service(error):
+        return error_response(error.status, error.message)
+
+    @app.errorhandler(HTTPException)
+    def _http(error):
+        if error.code == 401:
+            if g.get("session_expired"):
+                message = "登录已超时，请重新登录"
+            else:
+                message = ERROR_MESSAGES[401]
+            login = url_for("auth.login", next=request.full_path.rstrip("?"), expired=int(g.get("session_expired", False)))
+            if htmx:
+                response = make_response(message, 401)
+                response.headers["HX-Redirect"] = login
+                return response
+            return redirect(login)
+        return error_response(error.code, ERROR_MESSAGES.get(error.code, error.name))
+
+    @app.errorhandler(Exception)
+    def _unexpected(error):
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, ERROR_MESSAGES[500])
+

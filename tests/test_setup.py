@@ -1,0 +1,83 @@
+"""Health, configuration and the command line, as an operator meets them."""
+
+import os
+import stat
+import subprocess
+import sys
+
+from inspect_app import config
+from inspect_app.migrations import head_version
+
+
+def test_healthz_reports_app_and_database_up(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {
+        "status": "ok",
+        "app": "up",
+        "database": "up",
+        "schema_version": head_version(),
+        "schema_current": True,
+    }
+
+
+def test_secret_key_is_generated_once_into_the_instance_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("INSPECT_INSTANCE_PATH", str(tmp_path))
+    first = config.from_environment()["SECRET_KEY"]
+    second = config.from_environment()["SECRET_KEY"]
+    key_file = tmp_path / "secret_key"
+    assert first == second == key_file.read_text().strip()
+    assert len(first) == 64
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+
+
+def test_secret_key_from_environment_wins(tmp_path, monkeypatch):
+    monkeypatch.setenv("INSPECT_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("SECRET_KEY", "from-the-environment")
+    assert config.from_environment()["SECRET_KEY"] == "from-the-environment"
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_database_url_defaults_to_sqlite_in_instance(tmp_path, monkeypatch):
+    monkeypatch.setenv("INSPECT_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.delenv("INSPECT_DATABASE_URL", raising=False)
+    assert config.from_environment()["DATABASE_URL"] == f"sqlite:///{tmp_path / 'inspect.db'}"
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(app, db_kind):
+    from inspect_app.db import database
+
+    if db_kind != "sqlite":
+        return
+    assert database.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert database.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] == 5000
+
+
+def _cli(*args, env):
+    return subprocess.run(
+        [sys.executable, "-m", "inspect_app.cli", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_cli_setup_creates_demo_once_and_keeps_data_on_second_run(tmp_path):
+    env = {**os.environ, "INSPECT_INSTANCE_PATH": str(tmp_path), "INSPECT_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    first = _cli("setup", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "admin" in first.stdout and "hp-lianluo" in first.stdout
+    created = _cli("users", "create", "--username", "extra01", "--name", "新同志", "--role", "inspector", "--password", "Passw0rd1", env=env)
+    assert created.returncode == 0, created.stderr
+    second = _cli("setup", env=env)
+    assert second.returncode == 0, second.stderr
+    assert "保留现有数据" in second.stdout
+    again = _cli("users", "create", "--username", "extra01", "--name", "重复", "--role", "inspector", "--password", "Passw0rd1", env=env)
+    assert again.returncode != 0
+    assert "已存在" in again.stderr
+
+
+def test_cli_users_create_refuses_unit_role_without_unit(tmp_path):
+    env = {**os.environ, "INSPECT_INSTANCE_PATH": str(tmp_path), "INSPECT_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    result = _cli("users", "create", "--username", "lonely", "--name", "某人", "--role", "unit_liaison", "--password", "Passw0rd1", env=env)
+    assert result.returncode != 0
+    assert "必须绑定所属单位" in result.stderr
