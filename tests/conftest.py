@@ -98,11 +98,11 @@ def app(db_url, tmp_path):
             "CHECKLIST_FOLDER": str(PROJECT / "checklists"),
         }
     )
-    with app.app_context():
-        database.connect(reuse_if_open=True)
-        yield app
-        if not database.is_closed():
-            database.close()
+    # No app context stays pushed: each request must get its own, as in production (flask-wtf
+    # caches the CSRF token on `g`). Tests query models directly; peewee connects on demand.
+    yield app
+    if not database.is_closed():
+        database.close()
     real = database.obj
     if hasattr(real, "close_all"):
         real.close_all()

@@ -4,18 +4,27 @@ from functools import wraps
 
 from flask import abort, current_app, g, request
 
-from inspect_app.auth.permissions import ACTIONS, PUBLIC, can
+from inspect_app.auth.permissions import ACTIONS, PUBLIC, UNIT_SCOPED, can, may_reach
 
 
 def requires(action):
-    """Declare the action a view needs. Object-level checks happen in the view via `authorize`."""
+    """Declare the action a view needs.
+
+    For actions whose answer depends on the object (a unit user and their own unit), the route
+    only admits users who may reach *some* such object, and the view must call `authorize(action,
+    obj)`; a view that forgets is a bug and fails loudly instead of leaking.
+    """
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
 
     def decorate(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            return view(*args, **kwargs)
+            g.object_authorized = False
+            response = view(*args, **kwargs)
+            if action in UNIT_SCOPED and not g.object_authorized:
+                raise RuntimeError(f"view {view.__name__} did not authorize its object for {action}")
+            return response
 
         wrapper.access_rule = action
         return wrapper
@@ -32,6 +41,7 @@ def authorize(action, obj=None):
     """Abort with 403 unless the current user may do `action` (on `obj`)."""
     if not can(g.user, action, obj):
         abort(403)
+    g.object_authorized = True
 
 
 def enforce_access_rules():
@@ -48,6 +58,6 @@ def enforce_access_rules():
         return None
     if g.user is None:
         abort(401)
-    if not can(g.user, rule):
+    if not (may_reach(g.user, rule) if rule in UNIT_SCOPED else can(g.user, rule)):
         abort(403)
     return None

@@ -21,6 +21,19 @@ SIGNED_IN = "signed_in"
 ACTIONS = frozenset(ROLE_RULES) | {PUBLIC, SIGNED_IN}
 
 
+# Actions a unit user may take on their own unit's objects; the view checks the object.
+UNIT_SCOPED = frozenset({"unit.view"})
+
+
+def may_reach(user, action):
+    """Whether some object exists on which `user` may do `action` (the route-level check)."""
+    if user is None or not user.is_active:
+        return False
+    if action in ROLE_RULES and user.role in ROLE_RULES[action]:
+        return True
+    return action in UNIT_SCOPED and user.role in UNIT_ROLES and user.unit_id is not None
+
+
 def can(user, action, obj=None):
     if action == PUBLIC:
         return True

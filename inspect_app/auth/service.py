@@ -1,7 +1,7 @@
 """Signing in: password hashes, throttling against guessing, password changes."""
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -90,5 +90,6 @@ def change_password(user, *, current, new, confirm):
 
 def set_password(user, password):
     user.password_hash = hash_password(password)
-    user.password_changed_at = now()
+    # Microseconds: sessions compare this stamp, and a change may fall in the second of a login.
+    user.password_changed_at = datetime.now()
     user.save(only=[User.password_hash, User.password_changed_at])

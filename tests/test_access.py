@@ -1,0 +1,117 @@
+"""Every route × every role: who is let in, who is refused. A route missing here fails the suite."""
+
+import pytest
+
+from inspect_app.auth.access import access_rule
+from inspect_app.models import User
+from tests.conftest import Client
+
+ACCOUNTS = {
+    "admin": "admin",
+    "supervisor": "duchaban",
+    "team_leader": "zuzhang",
+    "inspector": "ducha1",
+    "leader": "lingdao",
+    "unit_liaison": "hp-lianluo",
+    "unit_head": "hp-fuzeren",
+}
+EVERYONE = {"anonymous", *ACCOUNTS}
+SIGNED_IN = set(ACCOUNTS)
+STAFF = {"admin", "supervisor", "team_leader", "inspector", "leader"}
+ADMIN = {"admin"}
+
+# endpoint -> roles let in. Object-level rules (a unit user's own unit) are tested separately:
+# here every object belongs to another unit (迎宾社区), never to the unit users' own (和平社区).
+EXPECTED = {
+    "static": EVERYONE,
+    "healthz": EVERYONE,
+    "auth.login": EVERYONE,
+    "auth.logout": EVERYONE,
+    "auth.change_password": SIGNED_IN,
+    "home.index": SIGNED_IN,
+    "orgs.tree": STAFF,
+    "orgs.show": STAFF,
+    "orgs.create": ADMIN,
+    "orgs.edit": ADMIN,
+    "orgs.set_active": ADMIN,
+    "orgs.import_sheet": ADMIN,
+    "orgs.import_template": ADMIN,
+    "users.index": ADMIN,
+    "users.create": ADMIN,
+    "users.edit": ADMIN,
+    "users.reset_password": ADMIN,
+    "users.audit_log": ADMIN,
+    "checklists.index": STAFF,
+    "checklists.show": STAFF,
+    "checklists.version": STAFF,
+    "checklists.source": STAFF,
+    "checklists.preview_item": STAFF,
+    "checklists.reload": {"admin", "supervisor"},
+}
+
+
+def _routes(app):
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule, method
+
+
+def test_every_route_has_an_access_rule_and_an_expectation(app):
+    with app.test_request_context():
+        missing_rule = sorted({r.endpoint for r, _ in _routes(app) if r.endpoint != "static" and access_rule(r.endpoint) is None})
+    missing_expectation = sorted({r.endpoint for r, _ in _routes(app)} - set(EXPECTED))
+    assert missing_rule == [], "routes without @requires(...)"
+    assert missing_expectation == [], "routes missing from EXPECTED in tests/test_access.py"
+
+
+def test_a_route_without_access_rule_is_refused(db_url, tmp_path):
+    from inspect_app import create_app
+
+    app = create_app({"DATABASE_URL": db_url, "TESTING": True})
+    app.add_url_rule("/forgotten", "forgotten", lambda: "secret")
+    response = app.test_client().get("/forgotten")
+    assert response.status_code == 403
+    assert "secret" not in response.get_data(as_text=True)
+
+
+@pytest.fixture
+def arguments(demo, checklists_loaded):
+    other_unit = demo["QH-DF-YB"]
+    return {
+        "unit_id": other_unit.id,
+        "user_id": User.get(User.username == "yb-lianluo").id,
+        "slug": "dangjian-anfang",
+        "number": 1,
+        "code": "A1",
+        "filename": "app.css",
+    }
+
+
+@pytest.mark.parametrize("role", ["anonymous", *ACCOUNTS])
+def test_route_access_for_role(app, arguments, role):
+    client = Client(app)
+    if role != "anonymous":
+        client.login(ACCOUNTS[role])
+    checked = 0
+    # Log out last, or the rest would run signed out.
+    routes = sorted(_routes(app), key=lambda rm: rm[0].endpoint == "auth.logout")
+    for rule, method in routes:
+        url = rule.build({name: arguments[name] for name in rule.arguments})[1]
+        if method == "GET":
+            response = client.get(url)
+        else:
+            response = client.post(url, {})
+        response.close()  # static files are streamed
+        allowed = role in EXPECTED[rule.endpoint]
+        where = f"{method} {url} as {role}"
+        assert response.status_code < 500, where
+        if allowed:
+            assert response.status_code not in (401, 403), where
+            assert not response.headers.get("Location", "").startswith("/login?next="), where
+        elif role == "anonymous":
+            assert response.status_code == 302 and response.headers["Location"].startswith("/login?next="), where
+        else:
+            assert response.status_code == 403, where
+            assert "没有权限" in response.get_data(as_text=True), where
+        checked += 1
+    assert checked >= len(EXPECTED)

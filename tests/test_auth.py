@@ -1,0 +1,155 @@
+"""Signing in and out, session expiry, CSRF and throttling."""
+
+from inspect_app.auth.service import MAX_FAILURES_PER_ACCOUNT
+from inspect_app.models import LoginAttempt, Unit, User
+from tests.conftest import Client
+
+
+def test_login_page_is_chinese_and_utf8(client):
+    response = client.get("/login")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert '<html lang="zh-CN"' in response.get_data(as_text=True)
+    assert "登 录" in response.get_data(as_text=True)
+
+
+def test_signed_out_visitor_is_sent_to_login_with_next(client):
+    response = client.get("/units")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=/units")
+
+
+def test_htmx_request_without_session_gets_hx_redirect(client):
+    response = client.get("/units", headers={"HX-Request": "true"})
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"].startswith("/login")
+
+
+def test_login_with_right_password_lands_on_home(app, demo):
+    client = Client(app)
+    response = client.login("duchaban")
+    assert response.headers["Location"] == "/"
+    page = client.get("/").get_data(as_text=True)
+    assert "李明" in page and "督查办" in page
+
+
+def test_login_follows_only_local_next(app, demo):
+    client = Client(app)
+    ok = client.post("/login", {"username": "admin", "password": "Demo2026", "next": "/units"})
+    assert ok.headers["Location"] == "/units"
+    client = Client(app)
+    evil = client.post("/login", {"username": "admin", "password": "Demo2026", "next": "https://evil.example/"})
+    assert evil.headers["Location"] == "/"
+
+
+def test_wrong_password_gets_a_clear_message(app, demo):
+    client = Client(app)
+    response = client.post("/login", {"username": "admin", "password": "wrong-password1"})
+    assert response.status_code == 422
+    assert "用户名或密码错误" in response.get_data(as_text=True)
+    assert LoginAttempt.select().where(LoginAttempt.succeeded == False).count() == 1  # noqa: E712
+
+
+def test_unknown_user_gets_the_same_message_as_wrong_password(app, demo):
+    response = Client(app).post("/login", {"username": "nobody", "password": "whatever1"})
+    assert response.status_code == 422
+    assert "用户名或密码错误" in response.get_data(as_text=True)
+
+
+def test_deactivated_account_cannot_sign_in(app, demo):
+    User.update(is_active=False).where(User.username == "ducha2").execute()
+    response = Client(app).post("/login", {"username": "ducha2", "password": "Demo2026"})
+    assert response.status_code == 422
+    assert "已停用" in response.get_data(as_text=True)
+
+
+def test_repeated_failures_lock_the_account_even_with_the_right_password(app, demo):
+    client = Client(app)
+    for _ in range(MAX_FAILURES_PER_ACCOUNT):
+        assert client.post("/login", {"username": "ducha1", "password": "guess-12345"}).status_code == 422
+    locked = client.post("/login", {"username": "ducha1", "password": "Demo2026"})
+    assert locked.status_code == 429
+    assert "分钟后再试" in locked.get_data(as_text=True)
+    # Other accounts from the same address still work (the per-address limit is higher).
+    assert client.post("/login", {"username": "duchaban", "password": "Demo2026"}).status_code == 303
+
+
+def test_logout_ends_the_session(login):
+    client = login("admin")
+    assert client.post("/logout").status_code == 303
+    assert client.get("/units").status_code == 302
+
+
+def test_post_without_csrf_token_is_refused_and_changes_nothing(login, demo):
+    client = login("admin")
+    unit = demo["QH-DF-HP"]
+    response = client.post(f"/units/{unit.id}/edit", {"name": "被篡改", "code": unit.code, "type": "community"}, csrf=False)
+    assert response.status_code == 400
+    assert "CSRF" in response.get_data(as_text=True)
+    assert Unit.get_by_id(unit.id).name == "和平社区党委"
+
+
+def test_forged_csrf_token_is_refused_for_htmx_too(login, demo):
+    client = login("admin")
+    unit = demo["QH-DF-HP"]
+    response = client.http.post(
+        f"/units/{unit.id}/active",
+        data={"active": "0"},
+        headers={"HX-Request": "true", "X-CSRFToken": "forged.token.value"},
+    )
+    assert response.status_code == 400
+    assert response.headers["HX-Retarget"] == "#flash"
+    assert Unit.get_by_id(unit.id).is_active
+
+
+def test_csrf_token_in_htmx_header_is_accepted(login, demo):
+    client = login("admin")
+    unit = demo["QH-DF-FX"]
+    response = client.http.post(
+        f"/units/{unit.id}/active", data={"active": "0"}, headers={"HX-Request": "true", "X-CSRFToken": client.token()}
+    )
+    assert response.status_code == 303
+    assert not Unit.get_by_id(unit.id).is_active
+
+
+def test_idle_session_expires(login):
+    client = login("ducha1")
+    with client.http.session_transaction() as session:
+        session["seen"] -= 3 * 3600
+    response = client.get("/units")
+    assert response.status_code == 302
+    assert "expired=1" in response.headers["Location"]
+
+
+def test_session_older_than_its_lifetime_expires(login):
+    client = login("ducha1")
+    with client.http.session_transaction() as session:
+        session["started"] -= 13 * 3600
+        session["seen"] = session["seen"]
+    assert client.get("/").status_code == 302
+
+
+def test_password_change_ends_other_sessions(app, login):
+    tablet = login("ducha1")
+    desktop = login("ducha1")
+    response = desktop.post("/account/password", {"current": "Demo2026", "password": "NewPass2026", "confirm": "NewPass2026"})
+    assert response.status_code == 303
+    assert desktop.get("/").status_code == 200
+    assert tablet.get("/").status_code == 302
+    assert Client(app).post("/login", {"username": "ducha1", "password": "NewPass2026"}).status_code == 303
+
+
+def test_password_change_with_wrong_current_or_weak_password_is_refused(login):
+    client = login("ducha1")
+    wrong = client.post("/account/password", {"current": "nope", "password": "NewPass2026", "confirm": "NewPass2026"})
+    assert wrong.status_code == 422 and "当前密码不正确" in wrong.get_data(as_text=True)
+    weak = client.post("/account/password", {"current": "Demo2026", "password": "short", "confirm": "short"})
+    assert weak.status_code == 422 and "至少 8 位" in weak.get_data(as_text=True)
+    mismatch = client.post("/account/password", {"current": "Demo2026", "password": "NewPass2026", "confirm": "Other2026"})
+    assert mismatch.status_code == 422 and "不一致" in mismatch.get_data(as_text=True)
+
+
+def test_passwords_are_stored_hashed(app, demo):
+    user = User.get(User.username == "admin")
+    assert "Demo2026" not in user.password_hash
+    assert user.password_hash.startswith(("scrypt:", "pbkdf2:"))
