@@ -28,7 +28,9 @@ def create_app(overrides=None):
 
     app.before_request(load_user)
     app.before_request(enforce_access_rules)
-    app.jinja_env.globals.update(can=lambda action, obj=None: can(g.user, action, obj), ROLES=ROLES, UNIT_TYPES=UNIT_TYPES)
+    app.jinja_env.globals.update(
+        can=lambda action, obj=None: can(g.user, action, obj), ROLES=ROLES, UNIT_TYPES=UNIT_TYPES
+    )
 
     from inspect_app.auth.views import bp as auth_bp
     from inspect_app.checklists.views import bp as checklists_bp

@@ -65,7 +65,13 @@ def users_group():
 @users_group.command("create")
 @click.option("--username", required=True)
 @click.option("--name", "display_name", required=True, help="姓名")
-@click.option("--role", required=True, type=click.Choice(["admin", "supervisor", "team_leader", "inspector", "unit_liaison", "unit_head", "leader"]))
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(
+        ["admin", "supervisor", "team_leader", "inspector", "unit_liaison", "unit_head", "leader"]
+    ),
+)
 @click.option("--unit", "unit_code", help="所属单位编码（单位联络员/负责人必填）")
 @click.option("--password", help="初始密码；不给则交互输入")
 def create_user_command(username, display_name, role, unit_code, password):
@@ -83,7 +89,13 @@ def create_user_command(username, display_name, role, unit_code, password):
         password = getpass("初始密码：")
     try:
         user = create_user(
-            {"username": username, "display_name": display_name, "role": role, "unit_id": unit_id, "password": password},
+            {
+                "username": username,
+                "display_name": display_name,
+                "role": role,
+                "unit_id": unit_id,
+                "password": password,
+            },
             by=None,
         )
     except ValidationFailed as error:
@@ -128,7 +140,9 @@ def _load_checklists(paths):
         sys.exit(1)
     for result in results:
         state = "新版本" if result.created else "无变化"
-        click.echo(f"  {result.slug}: 第 {result.version.number} 版（{result.version.label}）{state}")
+        click.echo(
+            f"  {result.slug}: 第 {result.version.number} 版（{result.version.label}）{state}"
+        )
 
 
 def main():

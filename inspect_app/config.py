@@ -29,9 +29,13 @@ def from_environment():
     instance = instance_path()
     return {
         "INSTANCE_PATH": str(instance),
-        "DATABASE_URL": os.environ.get("INSPECT_DATABASE_URL", f"sqlite:///{instance / 'inspect.db'}"),
+        "DATABASE_URL": os.environ.get(
+            "INSPECT_DATABASE_URL", f"sqlite:///{instance / 'inspect.db'}"
+        ),
         "UPLOAD_FOLDER": os.environ.get("INSPECT_UPLOAD_FOLDER", str(instance / "uploads")),
-        "CHECKLIST_FOLDER": os.environ.get("INSPECT_CHECKLIST_FOLDER", str(PROJECT_ROOT / "checklists")),
+        "CHECKLIST_FOLDER": os.environ.get(
+            "INSPECT_CHECKLIST_FOLDER", str(PROJECT_ROOT / "checklists")
+        ),
         "SECRET_KEY": _secret_key(instance),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -25,7 +25,16 @@ ROLES = {
 }
 UNIT_ROLES = frozenset({"unit_liaison", "unit_head"})
 
-CHECKLIST_KINDS = ("暗访督查", "明查督查", "五查五改五促", "半年考评", "年度考评", "观摩", "专项督查", "回头看")
+CHECKLIST_KINDS = (
+    "暗访督查",
+    "明查督查",
+    "五查五改五促",
+    "半年考评",
+    "年度考评",
+    "观摩",
+    "专项督查",
+    "回头看",
+)
 METHODS = ("实地查看", "听取汇报", "查阅资料", "座谈了解")
 COMPLIANCE_ANSWERS = ("符合", "基本符合", "不符合", "不适用")
 SEVERITIES = ("一般", "较重", "严重")

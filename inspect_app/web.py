@@ -52,7 +52,9 @@ def safe_next_url(url):
 
 def error_response(status, message):
     if wants_fragment():
-        response = make_response(render_template("_flash.html", level="error", message=message), status)
+        response = make_response(
+            render_template("_flash.html", level="error", message=message), status
+        )
         # Errors land in the page's message area, not in the region the request aimed at.
         response.headers["HX-Retarget"] = "#flash"
         response.headers["HX-Reswap"] = "innerHTML"
@@ -72,7 +74,10 @@ def init_app(app):
 
     @app.errorhandler(CSRFError)
     def _csrf(error):
-        return error_response(400, "页面已过期或请求来源无法验证（CSRF 校验失败），请刷新页面后重试；已保存的内容不受影响")
+        return error_response(
+            400,
+            "页面已过期或请求来源无法验证（CSRF 校验失败），请刷新页面后重试；已保存的内容不受影响",
+        )
 
     @app.errorhandler(ServiceError)
     def _service(error):
@@ -81,11 +86,12 @@ def init_app(app):
     @app.errorhandler(HTTPException)
     def _http(error):
         if error.code == 401:
-            if g.get("session_expired"):
-                message = "登录已超时，请重新登录"
-            else:
-                message = ERROR_MESSAGES[401]
-            login = url_for("auth.login", next=request.full_path.rstrip("?"), expired=int(g.get("session_expired", False)))
+            message = "登录已超时，请重新登录" if g.get("session_expired") else ERROR_MESSAGES[401]
+            login = url_for(
+                "auth.login",
+                next=request.full_path.rstrip("?"),
+                expired=int(g.get("session_expired", False)),
+            )
             if htmx:
                 response = make_response(message, 401)
                 response.headers["HX-Redirect"] = login
@@ -97,4 +103,3 @@ def init_app(app):
     def _unexpected(error):
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, ERROR_MESSAGES[500])
-

@@ -27,7 +27,9 @@ DATABASES = ("sqlite", "postgres")
 
 
 def pytest_addoption(parser):
-    parser.addoption("--db", choices=("all", *DATABASES), default="all", help="which database(s) to test against")
+    parser.addoption(
+        "--db", choices=("all", *DATABASES), default="all", help="which database(s) to test against"
+    )
 
 
 def pytest_generate_tests(metafunc):

@@ -14,7 +14,9 @@ from pathlib import Path
 def _bin_dir():
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not candidates:
-        raise RuntimeError("找不到 PostgreSQL（initdb）。请执行 make test，它会安装 Debian 的 postgresql 软件包。")
+        raise RuntimeError(
+            "找不到 PostgreSQL（initdb）。请执行 make test，它会安装 Debian 的 postgresql 软件包。"
+        )
     return Path(candidates[-1]).parent
 
 
@@ -42,15 +44,38 @@ class PostgresServer:
         command = [str(self.bin / args[0]), *args[1:]]
         if self.run_as:
             command = ["runuser", "-u", self.run_as, "--", *command]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.root)
+        subprocess.run(
+            command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.root
+        )
 
     def start(self):
-        self._run("initdb", "-D", str(self.data), "-U", "inspect", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "inspect",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        )
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"), "-w", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "server.log"),
+            "-w",
+            "start",
+        )
         deadline = time.time() + 30
         while time.time() < deadline:
             with socket.socket() as sock:
@@ -66,7 +91,9 @@ class PostgresServer:
         """Run statements (CREATE/DROP DATABASE) outside a transaction."""
         import psycopg2
 
-        connection = psycopg2.connect(host="127.0.0.1", port=self.port, user="inspect", dbname="postgres")
+        connection = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user="inspect", dbname="postgres"
+        )
         connection.autocommit = True
         try:
             with connection.cursor() as cursor:

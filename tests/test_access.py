@@ -58,7 +58,13 @@ def _routes(app):
 
 def test_every_route_has_an_access_rule_and_an_expectation(app):
     with app.test_request_context():
-        missing_rule = sorted({r.endpoint for r, _ in _routes(app) if r.endpoint != "static" and access_rule(r.endpoint) is None})
+        missing_rule = sorted(
+            {
+                r.endpoint
+                for r, _ in _routes(app)
+                if r.endpoint != "static" and access_rule(r.endpoint) is None
+            }
+        )
     missing_expectation = sorted({r.endpoint for r, _ in _routes(app)} - set(EXPECTED))
     assert missing_rule == [], "routes without @requires(...)"
     assert missing_expectation == [], "routes missing from EXPECTED in tests/test_access.py"
@@ -97,10 +103,7 @@ def test_route_access_for_role(app, arguments, role):
     routes = sorted(_routes(app), key=lambda rm: rm[0].endpoint == "auth.logout")
     for rule, method in routes:
         url = rule.build({name: arguments[name] for name in rule.arguments})[1]
-        if method == "GET":
-            response = client.get(url)
-        else:
-            response = client.post(url, {})
+        response = client.get(url) if method == "GET" else client.post(url, {})
         response.close()  # static files are streamed
         allowed = role in EXPECTED[rule.endpoint]
         where = f"{method} {url} as {role}"
@@ -109,7 +112,9 @@ def test_route_access_for_role(app, arguments, role):
             assert response.status_code not in (401, 403), where
             assert not response.headers.get("Location", "").startswith("/login?next="), where
         elif role == "anonymous":
-            assert response.status_code == 302 and response.headers["Location"].startswith("/login?next="), where
+            assert response.status_code == 302 and response.headers["Location"].startswith(
+                "/login?next="
+            ), where
         else:
             assert response.status_code == 403, where
             assert "没有权限" in response.get_data(as_text=True), where

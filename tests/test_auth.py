@@ -38,7 +38,9 @@ def test_login_follows_only_local_next(app, demo):
     ok = client.post("/login", {"username": "admin", "password": "Demo2026", "next": "/units"})
     assert ok.headers["Location"] == "/units"
     client = Client(app)
-    evil = client.post("/login", {"username": "admin", "password": "Demo2026", "next": "https://evil.example/"})
+    evil = client.post(
+        "/login", {"username": "admin", "password": "Demo2026", "next": "https://evil.example/"}
+    )
     assert evil.headers["Location"] == "/"
 
 
@@ -66,12 +68,17 @@ def test_deactivated_account_cannot_sign_in(app, demo):
 def test_repeated_failures_lock_the_account_even_with_the_right_password(app, demo):
     client = Client(app)
     for _ in range(MAX_FAILURES_PER_ACCOUNT):
-        assert client.post("/login", {"username": "ducha1", "password": "guess-12345"}).status_code == 422
+        assert (
+            client.post("/login", {"username": "ducha1", "password": "guess-12345"}).status_code
+            == 422
+        )
     locked = client.post("/login", {"username": "ducha1", "password": "Demo2026"})
     assert locked.status_code == 429
     assert "分钟后再试" in locked.get_data(as_text=True)
     # Other accounts from the same address still work (the per-address limit is higher).
-    assert client.post("/login", {"username": "duchaban", "password": "Demo2026"}).status_code == 303
+    assert (
+        client.post("/login", {"username": "duchaban", "password": "Demo2026"}).status_code == 303
+    )
 
 
 def test_logout_ends_the_session(login):
@@ -83,7 +90,11 @@ def test_logout_ends_the_session(login):
 def test_post_without_csrf_token_is_refused_and_changes_nothing(login, demo):
     client = login("admin")
     unit = demo["QH-DF-HP"]
-    response = client.post(f"/units/{unit.id}/edit", {"name": "被篡改", "code": unit.code, "type": "community"}, csrf=False)
+    response = client.post(
+        f"/units/{unit.id}/edit",
+        {"name": "被篡改", "code": unit.code, "type": "community"},
+        csrf=False,
+    )
     assert response.status_code == 400
     assert "CSRF" in response.get_data(as_text=True)
     assert Unit.get_by_id(unit.id).name == "和平社区党委"
@@ -106,7 +117,9 @@ def test_csrf_token_in_htmx_header_is_accepted(login, demo):
     client = login("admin")
     unit = demo["QH-DF-FX"]
     response = client.http.post(
-        f"/units/{unit.id}/active", data={"active": "0"}, headers={"HX-Request": "true", "X-CSRFToken": client.token()}
+        f"/units/{unit.id}/active",
+        data={"active": "0"},
+        headers={"HX-Request": "true", "X-CSRFToken": client.token()},
     )
     assert response.status_code == 303
     assert not Unit.get_by_id(unit.id).is_active
@@ -132,20 +145,34 @@ def test_session_older_than_its_lifetime_expires(login):
 def test_password_change_ends_other_sessions(app, login):
     tablet = login("ducha1")
     desktop = login("ducha1")
-    response = desktop.post("/account/password", {"current": "Demo2026", "password": "NewPass2026", "confirm": "NewPass2026"})
+    response = desktop.post(
+        "/account/password",
+        {"current": "Demo2026", "password": "NewPass2026", "confirm": "NewPass2026"},
+    )
     assert response.status_code == 303
     assert desktop.get("/").status_code == 200
     assert tablet.get("/").status_code == 302
-    assert Client(app).post("/login", {"username": "ducha1", "password": "NewPass2026"}).status_code == 303
+    assert (
+        Client(app).post("/login", {"username": "ducha1", "password": "NewPass2026"}).status_code
+        == 303
+    )
 
 
 def test_password_change_with_wrong_current_or_weak_password_is_refused(login):
     client = login("ducha1")
-    wrong = client.post("/account/password", {"current": "nope", "password": "NewPass2026", "confirm": "NewPass2026"})
+    wrong = client.post(
+        "/account/password",
+        {"current": "nope", "password": "NewPass2026", "confirm": "NewPass2026"},
+    )
     assert wrong.status_code == 422 and "当前密码不正确" in wrong.get_data(as_text=True)
-    weak = client.post("/account/password", {"current": "Demo2026", "password": "short", "confirm": "short"})
+    weak = client.post(
+        "/account/password", {"current": "Demo2026", "password": "short", "confirm": "short"}
+    )
     assert weak.status_code == 422 and "至少 8 位" in weak.get_data(as_text=True)
-    mismatch = client.post("/account/password", {"current": "Demo2026", "password": "NewPass2026", "confirm": "Other2026"})
+    mismatch = client.post(
+        "/account/password",
+        {"current": "Demo2026", "password": "NewPass2026", "confirm": "Other2026"},
+    )
     assert mismatch.status_code == 422 and "不一致" in mismatch.get_data(as_text=True)
 
 

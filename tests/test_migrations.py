@@ -16,7 +16,9 @@ def test_upgrade_from_first_migration_keeps_every_row(db_kind, request, tmp_path
         url = f"sqlite:///{tmp_path / 'old.db'}"
     else:
         postgres = request.getfixturevalue("postgres")
-        postgres.admin("DROP DATABASE IF EXISTS upgrade_test WITH (FORCE)", "CREATE DATABASE upgrade_test")
+        postgres.admin(
+            "DROP DATABASE IF EXISTS upgrade_test WITH (FORCE)", "CREATE DATABASE upgrade_test"
+        )
         url = postgres.url("upgrade_test")
     db = open_database(url)
     db.connect()
@@ -24,8 +26,10 @@ def test_upgrade_from_first_migration_keeps_every_row(db_kind, request, tmp_path
         assert migrate(db, target=1) == [1]
         assert current_version(db) == 1
         db.execute_sql(
-            'INSERT INTO unit (code, name, type, org_form, secretary, contact_name, contact_phone, sort_order, is_active, created_at, updated_at) '
-            "VALUES ('QH', '中共清河区委', 'district', '党委', '', '', '', 0, %s, %s, %s)" .replace("%s", db.param),
+            "INSERT INTO unit (code, name, type, org_form, secretary, contact_name, contact_phone, sort_order, is_active, created_at, updated_at) "
+            "VALUES ('QH', '中共清河区委', 'district', '党委', '', '', '', 0, %s, %s, %s)".replace(
+                "%s", db.param
+            ),
             (True, datetime(2026, 1, 5), datetime(2026, 1, 5)),
         )
         db.execute_sql(
@@ -36,7 +40,9 @@ def test_upgrade_from_first_migration_keeps_every_row(db_kind, request, tmp_path
         applied = migrate(db)
         assert applied == list(range(2, head_version() + 1))
         assert db.execute_sql("SELECT code, name FROM unit").fetchall() == [("QH", "中共清河区委")]
-        rows = db.execute_sql('SELECT username, display_name, password_changed_at FROM "user"').fetchall()
+        rows = db.execute_sql(
+            'SELECT username, display_name, password_changed_at FROM "user"'
+        ).fetchall()
         assert [(r[0], r[1]) for r in rows] == [("old", "老用户")]
         assert rows[0][2] is not None  # the new column is filled for existing accounts
         assert migrate(db) == []  # a second run changes nothing

@@ -5,7 +5,13 @@ from inspect_app.models import AuditEvent, Unit
 
 def test_tree_shows_the_whole_district_nested(login):
     page = login("duchaban").get("/units").get_data(as_text=True)
-    for name in ("中共清河区委", "东风街道党工委", "和平社区党委", "区直机关工委", "恒瑞科技有限公司党支部"):
+    for name in (
+        "中共清河区委",
+        "东风街道党工委",
+        "和平社区党委",
+        "区直机关工委",
+        "恒瑞科技有限公司党支部",
+    ):
         assert name in page
     # Communities sit inside their 街道's branch of the tree.
     assert page.index("东风街道党工委") < page.index("和平社区党委") < page.index("南关街道党工委")
@@ -60,25 +66,50 @@ def test_admin_creates_a_unit_under_a_parent(login, demo):
     response = client.post(
         "/units/new",
         {
-            "name": "幸福里社区党支部", "code": "QH-DF-XF", "type": "community", "org_form": "党支部",
-            "parent_id": demo["QH-DF"].id, "secretary": "林海", "contact_phone": "0371-65101105", "sort_order": "5",
+            "name": "幸福里社区党支部",
+            "code": "QH-DF-XF",
+            "type": "community",
+            "org_form": "党支部",
+            "parent_id": demo["QH-DF"].id,
+            "secretary": "林海",
+            "contact_phone": "0371-65101105",
+            "sort_order": "5",
         },
     )
     assert response.status_code == 303
     unit = Unit.get(Unit.code == "QH-DF-XF")
     assert unit.parent_id == demo["QH-DF"].id and unit.secretary == "林海"
-    assert AuditEvent.select().where(AuditEvent.action == "unit.create", AuditEvent.object_id == unit.id).exists()
+    assert (
+        AuditEvent.select()
+        .where(AuditEvent.action == "unit.create", AuditEvent.object_id == unit.id)
+        .exists()
+    )
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "已新建单位" in page
 
 
 def test_bad_unit_form_gets_messages_next_to_fields_and_keeps_input(login, demo):
     response = login("admin").post(
-        "/units/new", {"name": "", "code": "QH-DF-HP", "type": "乱写", "contact_phone": "abc", "parent_id": "99999", "sort_order": "x"}
+        "/units/new",
+        {
+            "name": "",
+            "code": "QH-DF-HP",
+            "type": "乱写",
+            "contact_phone": "abc",
+            "parent_id": "99999",
+            "sort_order": "x",
+        },
     )
     body = response.get_data(as_text=True)
     assert response.status_code == 422
-    for message in ("单位名称不能为空", "已被其他单位使用", "单位类型“乱写”无效", "联系电话格式不正确", "上级单位不存在", "排序号应为整数"):
+    for message in (
+        "单位名称不能为空",
+        "已被其他单位使用",
+        "单位类型“乱写”无效",
+        "联系电话格式不正确",
+        "上级单位不存在",
+        "排序号应为整数",
+    ):
         assert message in body
     assert 'value="QH-DF-HP"' in body  # what was typed is still there
     assert Unit.select().count() == len(demo)
@@ -88,7 +119,12 @@ def test_a_unit_cannot_be_moved_under_its_own_descendant(login, demo):
     street = demo["QH-DF"]
     response = login("admin").post(
         f"/units/{street.id}/edit",
-        {"name": street.name, "code": street.code, "type": street.type, "parent_id": demo["QH-DF-HP"].id},
+        {
+            "name": street.name,
+            "code": street.code,
+            "type": street.type,
+            "parent_id": demo["QH-DF-HP"].id,
+        },
     )
     assert response.status_code == 422
     assert "不能是本单位或其下级单位" in response.get_data(as_text=True)

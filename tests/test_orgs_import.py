@@ -6,7 +6,17 @@ from openpyxl import Workbook, load_workbook
 
 from inspect_app.models import Unit
 
-HEADER = ["单位编码", "单位名称", "单位类型", "上级单位编码", "组织形式", "党组织书记", "联系人", "联系电话", "排序号"]
+HEADER = [
+    "单位编码",
+    "单位名称",
+    "单位类型",
+    "上级单位编码",
+    "组织形式",
+    "党组织书记",
+    "联系人",
+    "联系电话",
+    "排序号",
+]
 
 
 def sheet(*rows, header=HEADER):
@@ -20,7 +30,9 @@ def sheet(*rows, header=HEADER):
 
 
 def upload(client, data, name="单位.xlsx"):
-    return client.post("/units/import", {"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+    return client.post(
+        "/units/import", {"file": (io.BytesIO(data), name)}, content_type="multipart/form-data"
+    )
 
 
 def test_import_creates_a_tree_with_parents_named_later_in_the_sheet(login, demo):

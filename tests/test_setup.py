@@ -57,27 +57,75 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(app, db_kind):
 
 def _cli(*args, env):
     return subprocess.run(
-        [sys.executable, "-m", "inspect_app.cli", *args], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "inspect_app.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 
 def test_cli_setup_creates_demo_once_and_keeps_data_on_second_run(tmp_path):
-    env = {**os.environ, "INSPECT_INSTANCE_PATH": str(tmp_path), "INSPECT_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    env = {
+        **os.environ,
+        "INSPECT_INSTANCE_PATH": str(tmp_path),
+        "INSPECT_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+    }
     first = _cli("setup", env=env)
     assert first.returncode == 0, first.stderr
     assert "admin" in first.stdout and "hp-lianluo" in first.stdout
-    created = _cli("users", "create", "--username", "extra01", "--name", "新同志", "--role", "inspector", "--password", "Passw0rd1", env=env)
+    created = _cli(
+        "users",
+        "create",
+        "--username",
+        "extra01",
+        "--name",
+        "新同志",
+        "--role",
+        "inspector",
+        "--password",
+        "Passw0rd1",
+        env=env,
+    )
     assert created.returncode == 0, created.stderr
     second = _cli("setup", env=env)
     assert second.returncode == 0, second.stderr
     assert "保留现有数据" in second.stdout
-    again = _cli("users", "create", "--username", "extra01", "--name", "重复", "--role", "inspector", "--password", "Passw0rd1", env=env)
+    again = _cli(
+        "users",
+        "create",
+        "--username",
+        "extra01",
+        "--name",
+        "重复",
+        "--role",
+        "inspector",
+        "--password",
+        "Passw0rd1",
+        env=env,
+    )
     assert again.returncode != 0
     assert "已存在" in again.stderr
 
 
 def test_cli_users_create_refuses_unit_role_without_unit(tmp_path):
-    env = {**os.environ, "INSPECT_INSTANCE_PATH": str(tmp_path), "INSPECT_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
-    result = _cli("users", "create", "--username", "lonely", "--name", "某人", "--role", "unit_liaison", "--password", "Passw0rd1", env=env)
+    env = {
+        **os.environ,
+        "INSPECT_INSTANCE_PATH": str(tmp_path),
+        "INSPECT_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+    }
+    result = _cli(
+        "users",
+        "create",
+        "--username",
+        "lonely",
+        "--name",
+        "某人",
+        "--role",
+        "unit_liaison",
+        "--password",
+        "Passw0rd1",
+        env=env,
+    )
     assert result.returncode != 0
     assert "必须绑定所属单位" in result.stderr

@@ -23,7 +23,9 @@ def requires(action):
             g.object_authorized = False
             response = view(*args, **kwargs)
             if action in UNIT_SCOPED and not g.object_authorized:
-                raise RuntimeError(f"view {view.__name__} did not authorize its object for {action}")
+                raise RuntimeError(
+                    f"view {view.__name__} did not authorize its object for {action}"
+                )
             return response
 
         wrapper.access_rule = action

@@ -32,7 +32,7 @@ def check_password_strength(password):
 def _recent_failures(**where):
     """Failures inside the window since the last success for the same key."""
     since = now() - LOCK_WINDOW
-    (field, value), = where.items()
+    ((field, value),) = where.items()
     column = getattr(LoginAttempt, field)
     last_success = (
         LoginAttempt.select(LoginAttempt.at)
@@ -50,7 +50,10 @@ def _recent_failures(**where):
 
 
 def _refuse_if_throttled(username, ip):
-    for key, value, limit in (("username", username, MAX_FAILURES_PER_ACCOUNT), ("ip", ip, MAX_FAILURES_PER_ADDRESS)):
+    for key, value, limit in (
+        ("username", username, MAX_FAILURES_PER_ACCOUNT),
+        ("ip", ip, MAX_FAILURES_PER_ADDRESS),
+    ):
         failures = list(_recent_failures(**{key: value}))
         if len(failures) >= limit:
             unlock_at = failures[-limit].at + LOCK_WINDOW
@@ -83,7 +86,9 @@ def change_password(user, *, current, new, confirm):
     if not check_password_hash(user.password_hash, current or ""):
         raise ValidationFailed("当前密码不正确", fields={"current": "当前密码不正确"})
     if new != confirm:
-        raise ValidationFailed("两次输入的新密码不一致", fields={"confirm": "两次输入的新密码不一致"})
+        raise ValidationFailed(
+            "两次输入的新密码不一致", fields={"confirm": "两次输入的新密码不一致"}
+        )
     check_password_strength(new)
     set_password(user, new)
 

@@ -20,10 +20,16 @@ def login():
         return render("auth/login.html", next_url=next_url)
     username = request.form.get("username", "")
     try:
-        user = service.authenticate(username, request.form.get("password", ""), ip=request.remote_addr or "")
+        user = service.authenticate(
+            username, request.form.get("password", ""), ip=request.remote_addr or ""
+        )
     except ServiceError as error:
         return render(
-            "auth/login.html", status=error.status, error=error.message, username=username, next_url=next_url
+            "auth/login.html",
+            status=error.status,
+            error=error.message,
+            username=username,
+            next_url=next_url,
         )
     start_session(user)
     return redirect(next_url or url_for("home.index"), code=303)
@@ -50,7 +56,9 @@ def change_password():
             confirm=request.form.get("confirm", ""),
         )
     except ServiceError as error:
-        return render("auth/password.html", status=error.status, error=error.message, errors=error.fields)
+        return render(
+            "auth/password.html", status=error.status, error=error.message, errors=error.fields
+        )
     start_session(g.user)  # keep this session; every other one ends with the old password
     flash("密码已修改，其他设备上的登录已失效", "success")
     return redirect(url_for("home.index"), code=303)

@@ -89,7 +89,10 @@ class Reader:
                     self.problem(key_node.start_mark.line + 1, f"字段名应为文本：{key!r}")
                     continue
                 if key in mapping:
-                    self.problem(key_node.start_mark.line + 1, f"字段 {key} 重复出现（第 {mapping[key][0]} 行已有）")
+                    self.problem(
+                        key_node.start_mark.line + 1,
+                        f"字段 {key} 重复出现（第 {mapping[key][0]} 行已有）",
+                    )
                     continue
                 mapping[key] = (key_node.start_mark.line + 1, self._wrap(value_node, loader))
             return Lined({k: v for k, (_, v) in mapping.items()}, line)
@@ -122,7 +125,7 @@ class Reader:
         if lined is None or lined.value is None:
             return None
         if not isinstance(lined.value, str):
-            hint = "（版本号请加引号，如 \"2026.1\"）" if key == "version" else ""
+            hint = '（版本号请加引号，如 "2026.1"）' if key == "version" else ""
             self.problem(lined.line, f"字段 {key} 应为文本，实为 {_type_name(lined.value)}{hint}")
             return None
         value = lined.value.strip()
@@ -198,7 +201,9 @@ class Reader:
             if not isinstance(value, str):
                 self.problem(element.line, f"{key} 中的每一项应为文本，实为 {_type_name(value)}")
             elif allowed is not None and value not in allowed:
-                self.problem(element.line, f"{key} 中的“{value}”不是有效的{what}，应为：{'、'.join(allowed)}")
+                self.problem(
+                    element.line, f"{key} 中的“{value}”不是有效的{what}，应为：{'、'.join(allowed)}"
+                )
             elif value in chosen:
                 self.problem(element.line, f"{key} 中的“{value}”重复")
             else:
@@ -208,25 +213,64 @@ class Reader:
     def one_of(self, mapping, key, owner, allowed, *, required=False, what="取值"):
         value = self.text(mapping, key, owner, required=required)
         if value is not None and value not in allowed:
-            self.problem(mapping[key].line, f"{key} 的值“{value}”不是有效的{what}，应为：{'、'.join(allowed)}")
+            self.problem(
+                mapping[key].line,
+                f"{key} 的值“{value}”不是有效的{what}，应为：{'、'.join(allowed)}",
+            )
             return None
         return value
 
 
 def _type_name(value):
-    return {dict: "键值对", list: "列表", str: "文本", int: "整数", float: "小数", bool: "布尔值"}.get(type(value), type(value).__name__)
+    return {
+        dict: "键值对",
+        list: "列表",
+        str: "文本",
+        int: "整数",
+        float: "小数",
+        bool: "布尔值",
+    }.get(type(value), type(value).__name__)
 
 
 def _points(number):
-    return None if number is None else str(number.normalize() if number != number.to_integral() else number.to_integral())
+    return (
+        None
+        if number is None
+        else str(number.normalize() if number != number.to_integral() else number.to_integral())
+    )
 
 
-TOP_KEYS = ("id", "title", "kind", "version", "description", "total_points", "applies_to", "sections")
+TOP_KEYS = (
+    "id",
+    "title",
+    "kind",
+    "version",
+    "description",
+    "total_points",
+    "applies_to",
+    "sections",
+)
 SECTION_KEYS = ("code", "title", "max_points", "items")
 ITEM_KEYS = (
-    "code", "text", "methods", "guidance", "response", "failing", "require_when_failing", "max_points",
-    "partial_points", "deductions", "failing_below", "failing_above", "unit", "min", "max", "options",
-    "multiple", "applies_to", "finding",
+    "code",
+    "text",
+    "methods",
+    "guidance",
+    "response",
+    "failing",
+    "require_when_failing",
+    "max_points",
+    "partial_points",
+    "deductions",
+    "failing_below",
+    "failing_above",
+    "unit",
+    "min",
+    "max",
+    "options",
+    "multiple",
+    "applies_to",
+    "finding",
 )
 DEDUCTION_KEYS = ("rule", "points", "per", "cap")
 FINDING_KEYS = ("severity", "deadline_days", "measure")
@@ -261,7 +305,9 @@ def parse_checklist(text, source="<checklist>"):
         "sections": [],
     }
     if definition["id"] and not SLUG.match(definition["id"]):
-        reader.problem(top["id"].line, "id 只能由小写字母、数字和横线组成，3–60 位，如 dangjian-anfang")
+        reader.problem(
+            top["id"].line, "id 只能由小写字母、数字和横线组成，3–60 位，如 dangjian-anfang"
+        )
     item_lines = {}
     section_lines = {}
     for section_node in reader.items_of(top, "sections", root, required=True):
@@ -275,7 +321,9 @@ def parse_checklist(text, source="<checklist>"):
 
 
 def _unit_types(reader, mapping, owner):
-    labels = reader.choices(mapping, "applies_to", owner, tuple(UNIT_TYPE_BY_LABEL), what="单位类型")
+    labels = reader.choices(
+        mapping, "applies_to", owner, tuple(UNIT_TYPE_BY_LABEL), what="单位类型"
+    )
     return [UNIT_TYPE_BY_LABEL[label] for label in labels]
 
 
@@ -319,7 +367,9 @@ def _item(reader, node, definition, item_lines):
         "text": reader.text(fields, "text", node, required=True),
         "methods": reader.choices(fields, "methods", node, METHODS, required=True, what="检查方式"),
         "guidance": reader.text(fields, "guidance", node) or "",
-        "response": reader.one_of(fields, "response", node, tuple(RESPONSE_TYPES), required=True, what="作答类型"),
+        "response": reader.one_of(
+            fields, "response", node, tuple(RESPONSE_TYPES), required=True, what="作答类型"
+        ),
         "applies_to": _unit_types(reader, fields, node) or list(definition["applies_to"]),
     }
     where = f"检查项 {item['code'] or ''}".strip()
@@ -329,11 +379,17 @@ def _item(reader, node, definition, item_lines):
     for key in fields:
         if key in ITEM_KEYS and key not in COMMON_ITEM_KEYS and key not in RESPONSE_KEYS[response]:
             reader.problem(fields[key].line, f"{where}：作答类型 {response} 不使用字段 {key}")
-    {"compliance": _compliance, "score": _score, "number": _number, "text": _text, "choice": _choice}[response](
-        reader, fields, node, item, where
-    )
+    {
+        "compliance": _compliance,
+        "score": _score,
+        "number": _number,
+        "text": _text,
+        "choice": _choice,
+    }[response](reader, fields, node, item, where)
     if response != "text":
-        item["require_when_failing"] = reader.choices(fields, "require_when_failing", node, tuple(EVIDENCE), what="佐证要求")
+        item["require_when_failing"] = reader.choices(
+            fields, "require_when_failing", node, tuple(EVIDENCE), what="佐证要求"
+        )
     item["finding"] = _finding(reader, fields)
     return item
 
@@ -344,7 +400,9 @@ def _compliance(reader, fields, node, item, where):
         for element in reader.items_of(fields, "failing", node):
             if element.value == "不适用":
                 reader.problem(element.line, f"{where}：“不适用”不能算作不合格答案")
-        item["failing"] = reader.choices(fields, "failing", node, answerable, what="不合格答案（应在作答选项中）")
+        item["failing"] = reader.choices(
+            fields, "failing", node, answerable, what="不合格答案（应在作答选项中）"
+        )
     else:
         item["failing"] = ["不符合"]
     if "符合" in item["failing"]:
@@ -352,9 +410,14 @@ def _compliance(reader, fields, node, item, where):
     max_points = reader.number(fields, "max_points", node, positive=True)
     partial = reader.number(fields, "partial_points", node)
     if partial is not None and max_points is None:
-        reader.problem(fields["partial_points"].line, f"{where}：设置 partial_points 时须同时设置 max_points")
+        reader.problem(
+            fields["partial_points"].line, f"{where}：设置 partial_points 时须同时设置 max_points"
+        )
     elif partial is not None and not 0 <= partial <= max_points:
-        reader.problem(fields["partial_points"].line, f"{where}：partial_points 应在 0 到 max_points（{max_points}）之间")
+        reader.problem(
+            fields["partial_points"].line,
+            f"{where}：partial_points 应在 0 到 max_points（{max_points}）之间",
+        )
     if max_points is not None and partial is None:
         partial = (max_points / 2).quantize(Decimal("0.01"))
     item["max_points"] = _points(max_points)
@@ -373,9 +436,15 @@ def _score(reader, fields, node, item, where):
         cap = reader.number(rule, "cap", element, positive=True)
         if max_points is not None:
             if cap is not None and cap > max_points:
-                reader.problem(rule["cap"].line, f"{where}：扣分上限 cap（{cap}）超过本项分值 max_points（{max_points}）")
+                reader.problem(
+                    rule["cap"].line,
+                    f"{where}：扣分上限 cap（{cap}）超过本项分值 max_points（{max_points}）",
+                )
             if points is not None and points > max_points:
-                reader.problem(rule["points"].line, f"{where}：单次扣分（{points}）超过本项分值 max_points（{max_points}）")
+                reader.problem(
+                    rule["points"].line,
+                    f"{where}：单次扣分（{points}）超过本项分值 max_points（{max_points}）",
+                )
         item["deductions"].append(
             {
                 "rule": reader.text(rule, "rule", element, required=True),
@@ -386,7 +455,10 @@ def _score(reader, fields, node, item, where):
         )
     below = reader.number(fields, "failing_below", node, positive=True)
     if below is not None and max_points is not None and below > max_points:
-        reader.problem(fields["failing_below"].line, f"{where}：failing_below（{below}）超过本项分值 max_points（{max_points}）")
+        reader.problem(
+            fields["failing_below"].line,
+            f"{where}：failing_below（{below}）超过本项分值 max_points（{max_points}）",
+        )
     item["failing_below"] = _points(below)
 
 
@@ -398,10 +470,16 @@ def _number(reader, fields, node, item, where):
     below = reader.number(fields, "failing_below", node)
     above = reader.number(fields, "failing_above", node)
     if below is not None and above is not None and below > above:
-        reader.problem(fields["failing_below"].line, f"{where}：failing_below 大于 failing_above，任何数值都不合格")
+        reader.problem(
+            fields["failing_below"].line,
+            f"{where}：failing_below 大于 failing_above，任何数值都不合格",
+        )
     item.update(
         unit=reader.text(fields, "unit", node, max_length=8) or "",
-        min=_points(low), max=_points(high), failing_below=_points(below), failing_above=_points(above),
+        min=_points(low),
+        max=_points(high),
+        failing_below=_points(below),
+        failing_above=_points(above),
     )
 
 
@@ -414,7 +492,9 @@ def _choice(reader, fields, node, item, where):
     if "options" in fields and len(options) < 2:
         reader.problem(fields["options"].line, f"{where}：options 至少要有两个不同的选项")
     item["options"] = options
-    item["failing"] = reader.choices(fields, "failing", node, options or None, what="不合格答案（应在 options 中）")
+    item["failing"] = reader.choices(
+        fields, "failing", node, options or None, what="不合格答案（应在 options 中）"
+    )
     if options and set(item["failing"]) >= set(options):
         reader.problem(fields["failing"].line, f"{where}：所有选项都算不合格，无法作出合格的回答")
     item["multiple"] = reader.boolean(fields, "multiple")
@@ -429,8 +509,11 @@ def _finding(reader, fields):
     if finding is None:
         return defaults
     return {
-        "severity": reader.one_of(finding, "severity", lined, SEVERITIES, what="问题严重程度") or DEFAULT_SEVERITY,
-        "deadline_days": reader.integer(finding, "deadline_days", lined, low=1, high=MAX_DEADLINE_DAYS)
+        "severity": reader.one_of(finding, "severity", lined, SEVERITIES, what="问题严重程度")
+        or DEFAULT_SEVERITY,
+        "deadline_days": reader.integer(
+            finding, "deadline_days", lined, low=1, high=MAX_DEADLINE_DAYS
+        )
         or DEFAULT_DEADLINE_DAYS,
         "measure": reader.text(finding, "measure", lined) or "",
     }
@@ -440,7 +523,9 @@ def _check_points_add_up(reader, definition, top):
     """Sections sum their items; the sheet sums its sections (百分制 sheets must add to 100)."""
     section_total = Decimal(0)
     for section in definition["sections"]:
-        items_total = sum((Decimal(i["max_points"]) for i in section["items"] if i.get("max_points")), Decimal(0))
+        items_total = sum(
+            (Decimal(i["max_points"]) for i in section["items"] if i.get("max_points")), Decimal(0)
+        )
         if section["max_points"] is not None:
             if items_total != Decimal(section["max_points"]):
                 reader.problem(
@@ -449,8 +534,13 @@ def _check_points_add_up(reader, definition, top):
                 )
             section_total += Decimal(section["max_points"])
         elif definition["total_points"] is not None:
-            reader.problem(section["line"], f"清单设置了总分 total_points，部分 {section['code']} 须设置 max_points")
-    if definition["total_points"] is not None and section_total != Decimal(definition["total_points"]):
+            reader.problem(
+                section["line"],
+                f"清单设置了总分 total_points，部分 {section['code']} 须设置 max_points",
+            )
+    if definition["total_points"] is not None and section_total != Decimal(
+        definition["total_points"]
+    ):
         reader.problem(
             top["total_points"].line,
             f"总分 total_points 为 {definition['total_points']}，但各部分分值合计 {_points(section_total)}",

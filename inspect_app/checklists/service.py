@@ -27,7 +27,9 @@ def read_file(path):
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise ChecklistInvalid([Problem(str(path), 1, "文件不是 UTF-8 编码，请另存为 UTF-8")]) from None
+        raise ChecklistInvalid(
+            [Problem(str(path), 1, "文件不是 UTF-8 编码，请另存为 UTF-8")]
+        ) from None
     except OSError as error:
         raise ChecklistInvalid([Problem(str(path), 1, f"无法读取文件：{error.strerror}")]) from None
     return text, parse_checklist(text, str(path))
@@ -54,7 +56,9 @@ def _store(definition, text, source, by):
     digest = content_hash(definition)
     checklist = Checklist.get_or_none(Checklist.slug == definition["id"])
     if checklist is None:
-        checklist = Checklist.create(slug=definition["id"], title=definition["title"], kind=definition["kind"])
+        checklist = Checklist.create(
+            slug=definition["id"], title=definition["title"], kind=definition["kind"]
+        )
     latest = checklist.versions.order_by(ChecklistVersion.number.desc()).first()
     if latest is not None and latest.content_hash == digest:
         return latest, False
@@ -92,7 +96,12 @@ def _store(definition, text, source, by):
                 }
             )
     ChecklistItem.insert_many(rows).execute()
-    audit.record(by, "checklist.load", version, f"载入清单 {definition['title']} 第 {version.number} 版（{definition['version']}）")
+    audit.record(
+        by,
+        "checklist.load",
+        version,
+        f"载入清单 {definition['title']} 第 {version.number} 版（{definition['version']}）",
+    )
     return version, True
 
 
@@ -108,7 +117,11 @@ def load_files(paths, *, by=None):
     slugs = {}
     for path, _, definition in parsed:
         if definition["id"] in slugs:
-            problems.append(Problem(str(path), 1, f"清单 id {definition['id']} 与 {slugs[definition['id']]} 重复"))
+            problems.append(
+                Problem(
+                    str(path), 1, f"清单 id {definition['id']} 与 {slugs[definition['id']]} 重复"
+                )
+            )
         slugs[definition["id"]] = str(path)
     if problems:
         raise ChecklistInvalid(problems)

@@ -46,7 +46,11 @@ def _version_page(checklist, version):
 @requires("checklist.view")
 def source(slug, number):
     checklist = service.get_checklist(slug)
-    return render("checklists/source.html", checklist=checklist, version=service.get_version(checklist, number))
+    return render(
+        "checklists/source.html",
+        checklist=checklist,
+        version=service.get_version(checklist, number),
+    )
 
 
 @bp.get("/<slug>/versions/<int:number>/items/<code>")
@@ -75,7 +79,12 @@ def reload():
     try:
         results = service.load_files(files, by=g.user)
     except ChecklistInvalid as invalid:
-        return render("checklists/list.html", status=422, checklists=service.all_checklists(), problems=invalid.problems)
+        return render(
+            "checklists/list.html",
+            status=422,
+            checklists=service.all_checklists(),
+            problems=invalid.problems,
+        )
     changed = [r for r in results if r.created]
     if changed:
         names = "、".join(f"{r.version.title}（第 {r.version.number} 版）" for r in changed)

@@ -2,7 +2,15 @@
 
 from datetime import datetime
 
-from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField
+from peewee import (
+    BooleanField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
 from playhouse.migrate import SchemaMigrator, migrate
 
 
@@ -36,6 +44,8 @@ def up(db):
     # Existing accounts count as having set their password when this migration ran.
     migrate(
         migrator.add_column(
-            "user", "password_changed_at", DateTimeField(default=datetime.now().replace(microsecond=0))
+            "user",
+            "password_changed_at",
+            DateTimeField(default=datetime.now().replace(microsecond=0)),
         )
     )

@@ -40,7 +40,9 @@ class RowError:
 
 class ImportFailed(ValidationFailed):
     def __init__(self, errors):
-        super().__init__(f"导入未执行：共发现 {len(errors)} 处错误，请修改后重新上传（未导入任何数据）")
+        super().__init__(
+            f"导入未执行：共发现 {len(errors)} 处错误，请修改后重新上传（未导入任何数据）"
+        )
         self.errors = errors
 
 
@@ -57,7 +59,9 @@ def read_rows(data):
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError):
-        raise ImportFailed([RowError(0, "", "无法读取文件：请上传 Excel 2007 及以上版本的 .xlsx 文件")]) from None
+        raise ImportFailed(
+            [RowError(0, "", "无法读取文件：请上传 Excel 2007 及以上版本的 .xlsx 文件")]
+        ) from None
     sheet = book.worksheets[0]
     rows = sheet.iter_rows(values_only=True)
     header = [_cell_text(cell) for cell in next(rows, ())]
@@ -67,7 +71,9 @@ def read_rows(data):
         if not title:
             continue
         if title not in COLUMNS:
-            errors.append(RowError(1, title, f"无法识别的列名“{title}”，可用列名：{'、'.join(COLUMNS)}"))
+            errors.append(
+                RowError(1, title, f"无法识别的列名“{title}”，可用列名：{'、'.join(COLUMNS)}")
+            )
         elif COLUMNS[title] in positions:
             errors.append(RowError(1, title, f"列“{title}”重复出现"))
         else:
@@ -80,7 +86,9 @@ def read_rows(data):
         raise ImportFailed(errors)
     records = []
     for number, cells in enumerate(rows, start=2):
-        values = {name: _cell_text(cells[i]) if i < len(cells) else "" for name, i in positions.items()}
+        values = {
+            name: _cell_text(cells[i]) if i < len(cells) else "" for name, i in positions.items()
+        }
         if not any(values.values()):
             continue
         records.append((number, values))
@@ -116,7 +124,9 @@ def check_rows(records):
         code = cleaned["code"]
         if code and "code" not in problems:
             if code in by_code:
-                errors.append(RowError(number, "单位编码", f"单位编码 {code} 与第 {by_code[code][0]} 行重复"))
+                errors.append(
+                    RowError(number, "单位编码", f"单位编码 {code} 与第 {by_code[code][0]} 行重复")
+                )
             else:
                 by_code[code] = (number, cleaned, values.get("parent_code", ""))
     existing = {unit.code: unit for unit in Unit.select()}
@@ -128,13 +138,19 @@ def check_rows(records):
         else:
             parent_of.pop(code, None)
         if parent_code and parent_code not in by_code and parent_code not in existing:
-            errors.append(RowError(number, "上级单位编码", f"上级单位编码 {parent_code} 既不在表中，也不在系统中"))
+            errors.append(
+                RowError(
+                    number, "上级单位编码", f"上级单位编码 {parent_code} 既不在表中，也不在系统中"
+                )
+            )
         elif parent_code == code:
             errors.append(RowError(number, "上级单位编码", "上级单位不能是本单位"))
     for code in sorted(_find_cycles(parent_of) & set(by_code)):
         number = by_code[code][0]
         if parent_of.get(code) != code:
-            errors.append(RowError(number, "上级单位编码", "上下级关系形成循环（某单位成了自己的下级）"))
+            errors.append(
+                RowError(number, "上级单位编码", "上下级关系形成循环（某单位成了自己的下级）")
+            )
     return sorted(errors, key=lambda e: (e.row, e.column)), by_code
 
 
@@ -163,7 +179,13 @@ def import_units(data, *, by):
             unit = units[code]
             unit.parent = units[parent_code] if parent_code else None
             unit.save(only=[Unit.parent])
-        audit.record(by, "unit.import", None, f"从表格导入单位：新增 {created} 个，更新 {updated} 个", {"codes": sorted(by_code)})
+        audit.record(
+            by,
+            "unit.import",
+            None,
+            f"从表格导入单位：新增 {created} 个，更新 {updated} 个",
+            {"codes": sorted(by_code)},
+        )
     return created, updated
 
 
@@ -173,8 +195,32 @@ def template_workbook():
     sheet = book.active
     sheet.title = "单位"
     sheet.append(list(COLUMNS))
-    sheet.append(["QH", "中共清河区委", UNIT_TYPES["district"], "", "党委", "", "区委组织部", "0371-6000000", 1])
-    sheet.append(["QH-DF", "东风街道党工委", UNIT_TYPES["subdistrict"], "QH", "党工委", "张伟", "李娜", "0371-6000001", 10])
+    sheet.append(
+        [
+            "QH",
+            "中共清河区委",
+            UNIT_TYPES["district"],
+            "",
+            "党委",
+            "",
+            "区委组织部",
+            "0371-6000000",
+            1,
+        ]
+    )
+    sheet.append(
+        [
+            "QH-DF",
+            "东风街道党工委",
+            UNIT_TYPES["subdistrict"],
+            "QH",
+            "党工委",
+            "张伟",
+            "李娜",
+            "0371-6000001",
+            10,
+        ]
+    )
     for column, width in zip("ABCDEFGHI", (14, 28, 12, 14, 10, 12, 12, 16, 8), strict=True):
         sheet.column_dimensions[column].width = width
     out = io.BytesIO()

@@ -11,7 +11,16 @@ from inspect_app.vocab import ORG_FORMS, UNIT_TYPE_BY_LABEL, UNIT_TYPES
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 PHONE_PATTERN = re.compile(r"^[0-9+()\- ]{5,32}$")
-EDITABLE = ("code", "name", "type", "org_form", "secretary", "contact_name", "contact_phone", "sort_order")
+EDITABLE = (
+    "code",
+    "name",
+    "type",
+    "org_form",
+    "secretary",
+    "contact_name",
+    "contact_phone",
+    "sort_order",
+)
 
 
 @dataclass
@@ -37,7 +46,7 @@ def search_units(text, limit=50):
     pattern = f"%{text.strip()}%"
     return list(
         Unit.select()
-        .where((Unit.name ** pattern) | (Unit.code ** pattern) | (Unit.secretary ** pattern))
+        .where((Unit.name**pattern) | (Unit.code**pattern) | (Unit.secretary**pattern))
         .order_by(Unit.sort_order, Unit.code)
         .limit(limit)
     )
@@ -79,7 +88,11 @@ def clean_unit_fields(data):
     if unit_type in UNIT_TYPE_BY_LABEL:
         values["type"] = UNIT_TYPE_BY_LABEL[unit_type]
     elif unit_type not in UNIT_TYPES:
-        errors["type"] = f"单位类型“{unit_type}”无效，应为：{'、'.join(UNIT_TYPES.values())}" if unit_type else "请选择单位类型"
+        errors["type"] = (
+            f"单位类型“{unit_type}”无效，应为：{'、'.join(UNIT_TYPES.values())}"
+            if unit_type
+            else "请选择单位类型"
+        )
     if values["org_form"] and values["org_form"] not in ORG_FORMS:
         errors["org_form"] = f"组织形式“{values['org_form']}”无效，应为：{'、'.join(ORG_FORMS)}"
     for key, label in (("secretary", "党组织书记"), ("contact_name", "联系人")):
@@ -133,7 +146,13 @@ def save_unit(data, *, by, unit=None):
         unit.parent = parent
         unit.updated_at = now()
         unit.save()
-        audit.record(by, "unit.create" if creating else "unit.update", unit, f"{'新建' if creating else '修改'}单位 {unit.name}（{unit.code}）", values)
+        audit.record(
+            by,
+            "unit.create" if creating else "unit.update",
+            unit,
+            f"{'新建' if creating else '修改'}单位 {unit.name}（{unit.code}）",
+            values,
+        )
     return unit
 
 
@@ -147,5 +166,10 @@ def set_unit_active(unit, active, *, by):
         unit.is_active = active
         unit.updated_at = now()
         unit.save(only=[Unit.is_active, Unit.updated_at])
-        audit.record(by, "unit.activate" if active else "unit.deactivate", unit, f"{'启用' if active else '停用'}单位 {unit.name}")
+        audit.record(
+            by,
+            "unit.activate" if active else "unit.deactivate",
+            unit,
+            f"{'启用' if active else '停用'}单位 {unit.name}",
+        )
     return unit

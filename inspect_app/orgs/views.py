@@ -41,7 +41,9 @@ def show(unit_id):
     authorize("unit.view", unit)
     children = list(unit.children.order_by(Unit.sort_order, Unit.code))
     users = list(unit.users.order_by(User.role, User.username)) if g.user.role == "admin" else []
-    return render("orgs/unit.html", unit=unit, path=service.ancestors(unit), children=children, users=users)
+    return render(
+        "orgs/unit.html", unit=unit, path=service.ancestors(unit), children=children, users=users
+    )
 
 
 def _form(unit, status=200, errors=None, values=None):
@@ -109,11 +111,17 @@ def import_sheet():
         return render("orgs/import.html")
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return render("orgs/import.html", status=422, errors=[importing.RowError(0, "", "请选择要上传的 .xlsx 文件")])
+        return render(
+            "orgs/import.html",
+            status=422,
+            errors=[importing.RowError(0, "", "请选择要上传的 .xlsx 文件")],
+        )
     try:
         created, updated = importing.import_units(upload.read(), by=g.user)
     except importing.ImportFailed as failure:
-        return render("orgs/import.html", status=422, errors=failure.errors, filename=upload.filename)
+        return render(
+            "orgs/import.html", status=422, errors=failure.errors, filename=upload.filename
+        )
     return render("orgs/import.html", created=created, updated=updated, filename=upload.filename)
 
 

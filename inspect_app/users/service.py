@@ -72,7 +72,12 @@ def update_user(user, data, *, by):
             setattr(user, key, value)
         user.is_active = is_active
         user.save()
-        audit.record(by, "user.update", user, f"修改账号 {user.username}：{ROLES[user.role]}，{'在用' if is_active else '停用'}")
+        audit.record(
+            by,
+            "user.update",
+            user,
+            f"修改账号 {user.username}：{ROLES[user.role]}，{'在用' if is_active else '停用'}",
+        )
     return user
 
 

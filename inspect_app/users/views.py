@@ -20,21 +20,36 @@ def get_user(user_id):
 @bp.get("")
 @requires("user.manage")
 def index():
-    users = User.select(User, Unit).join(Unit, on=(User.unit == Unit.id), join_type=JOIN.LEFT_OUTER).order_by(User.role, User.username)
+    users = (
+        User.select(User, Unit)
+        .join(Unit, on=(User.unit == Unit.id), join_type=JOIN.LEFT_OUTER)
+        .order_by(User.role, User.username)
+    )
     return render("users/list.html", users=list(users))
 
 
 def _form(user, status=200, errors=None, values=None):
     units = Unit.select().where(Unit.is_active == True).order_by(Unit.sort_order, Unit.code)  # noqa: E712
     if values is None:
-        values = {"role": "inspector", "is_active": "1"} if user is None else {
-            "username": user.username,
-            "display_name": user.display_name,
-            "role": user.role,
-            "unit_id": user.unit_id or "",
-            "is_active": "1" if user.is_active else "0",
-        }
-    return render("users/form.html", status=status, user=user, values=values, errors=errors or {}, units=list(units))
+        values = (
+            {"role": "inspector", "is_active": "1"}
+            if user is None
+            else {
+                "username": user.username,
+                "display_name": user.display_name,
+                "role": user.role,
+                "unit_id": user.unit_id or "",
+                "is_active": "1" if user.is_active else "0",
+            }
+        )
+    return render(
+        "users/form.html",
+        status=status,
+        user=user,
+        values=values,
+        errors=errors or {},
+        units=list(units),
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -79,5 +94,10 @@ def reset_password(user_id):
 @bp.get("/audit")
 @requires("audit.view")
 def audit_log():
-    events = AuditEvent.select(AuditEvent, User).join(User, join_type=JOIN.LEFT_OUTER).order_by(AuditEvent.id.desc()).limit(200)
+    events = (
+        AuditEvent.select(AuditEvent, User)
+        .join(User, join_type=JOIN.LEFT_OUTER)
+        .order_by(AuditEvent.id.desc())
+        .limit(200)
+    )
     return render("users/audit.html", events=list(events))
