@@ -38,12 +38,12 @@ run: system-packages $(VENV)/.installed
 	exec $(BIN)/gunicorn --config python:inspect_app.gunicorn_conf "inspect_app:create_app()"
 
 test: system-packages test-packages $(VENV)/.installed
-	$(BIN)/ruff check inspect_app tests bench
+	$(BIN)/ruff check inspect_app tests $(wildcard bench)
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check inspect_app tests bench
-	$(BIN)/ruff format --check inspect_app tests bench
+	$(BIN)/ruff check inspect_app tests $(wildcard bench)
+	$(BIN)/ruff format --check inspect_app tests $(wildcard bench)
 
 python-check:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "需要 Python 3.11 或更高版本（当前：$$($(PYTHON) --version 2>&1)）" >&2; exit 1; }
