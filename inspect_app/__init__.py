@@ -35,10 +35,20 @@ def create_app(overrides=None):
     from inspect_app.auth.views import bp as auth_bp
     from inspect_app.checklists.views import bp as checklists_bp
     from inspect_app.home import bp as home_bp
+    from inspect_app.inspections.views import bp as inspections_bp
     from inspect_app.orgs.views import bp as orgs_bp
+    from inspect_app.rounds.views import bp as rounds_bp
     from inspect_app.users.views import bp as users_bp
 
-    for blueprint in (auth_bp, home_bp, orgs_bp, users_bp, checklists_bp):
+    for blueprint in (
+        auth_bp,
+        home_bp,
+        orgs_bp,
+        users_bp,
+        checklists_bp,
+        rounds_bp,
+        inspections_bp,
+    ):
         app.register_blueprint(blueprint)
 
     app.add_url_rule("/healthz", "healthz", healthz)

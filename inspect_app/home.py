@@ -4,7 +4,10 @@ from flask import Blueprint, g
 
 from inspect_app.auth.access import requires
 from inspect_app.auth.permissions import SIGNED_IN
-from inspect_app.models import Checklist, Unit, User
+from inspect_app.inspections.service import STATUS_LABELS
+from inspect_app.models import Checklist, Round, Unit, User
+from inspect_app.rounds.service import my_inspections, unit_view
+from inspect_app.vocab import UNIT_ROLES
 from inspect_app.web import render
 
 bp = Blueprint("home", __name__)
@@ -13,11 +16,15 @@ bp = Blueprint("home", __name__)
 @bp.get("/")
 @requires(SIGNED_IN)
 def index():
-    stats = None
-    if g.user.role not in ("unit_liaison", "unit_head"):
-        stats = {
-            "units": Unit.select().where(Unit.is_active == True).count(),  # noqa: E712
-            "checklists": Checklist.select().count(),
-            "users": User.select().where(User.is_active == True).count(),  # noqa: E712
-        }
-    return render("home.html", stats=stats)
+    if g.user.role in UNIT_ROLES:
+        upcoming, results = unit_view(g.user)
+        return render("home.html", upcoming=upcoming, results=results, status_labels=STATUS_LABELS)
+    stats = {
+        "units": Unit.select().where(Unit.is_active == True).count(),  # noqa: E712
+        "checklists": Checklist.select().count(),
+        "users": User.select().where(User.is_active == True).count(),  # noqa: E712
+        "rounds": Round.select().count(),
+    }
+    return render(
+        "home.html", stats=stats, mine=my_inspections(g.user), status_labels=STATUS_LABELS
+    )

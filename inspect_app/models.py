@@ -5,6 +5,7 @@ from datetime import datetime
 from peewee import (
     BooleanField,
     CharField,
+    DateField,
     DateTimeField,
     DecimalField,
     ForeignKeyField,
@@ -115,3 +116,137 @@ class AuditEvent(BaseModel):
 
 
 ALL_MODELS = [Unit, User, Checklist, ChecklistVersion, ChecklistItem, LoginAttempt, AuditEvent]
+
+
+class Round(BaseModel):
+    """A 督查批次: one checklist version taken to a set of units in a period."""
+
+    name = CharField(max_length=200)
+    kind = CharField(max_length=16)
+    checklist_version = ForeignKeyField(ChecklistVersion, on_delete="RESTRICT")
+    starts_on = DateField()
+    ends_on = DateField()
+    unannounced = BooleanField(default=False)  # 暗访: hidden from units until published
+    description = TextField(default="")
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = DateTimeField(default=now)
+    published_at = DateTimeField(null=True)
+    published_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+
+
+class Team(BaseModel):
+    round = ForeignKeyField(Round, backref="teams", on_delete="CASCADE")
+    name = CharField(max_length=64)
+    leader = ForeignKeyField(User, on_delete="RESTRICT", backref="+")
+
+
+class TeamMember(BaseModel):
+    team = ForeignKeyField(Team, backref="members", on_delete="CASCADE")
+    user = ForeignKeyField(User, on_delete="RESTRICT", backref="+")
+
+    class Meta:
+        indexes = ((("team", "user"), True),)
+
+
+class Inspection(BaseModel):
+    round = ForeignKeyField(Round, backref="inspections", on_delete="CASCADE")
+    unit = ForeignKeyField(Unit, backref="inspections", on_delete="RESTRICT")
+    team = ForeignKeyField(Team, null=True, backref="inspections", on_delete="SET NULL")
+    status = CharField(max_length=16, default="planned", index=True)
+    started_at = DateTimeField(null=True)
+    submitted_at = DateTimeField(null=True)
+    signed_off_at = DateTimeField(null=True)
+    score = PointsField(null=True)
+    max_score = PointsField(null=True)
+    lock_version = IntegerField(default=0)  # bumped by every status change
+
+    class Meta:
+        indexes = ((("round", "unit"), True),)
+
+
+class Answer(BaseModel):
+    inspection = ForeignKeyField(Inspection, backref="answers", on_delete="CASCADE")
+    item_code = CharField(max_length=32)
+    value = JSONField(null=True)  # {"value": …} / {"values": […]} / {"counts": {"0": 2}}
+    note = TextField(default="")
+    revision = IntegerField(default=0)  # for conflict detection between two inspectors
+    failing = BooleanField(default=False)
+    score = PointsField(null=True)
+    updated_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    updated_at = DateTimeField(default=now)
+
+    class Meta:
+        indexes = ((("inspection", "item_code"), True),)
+
+
+class SaveReceipt(BaseModel):
+    """The result of a save, by the id the tablet made for it: a retried save is applied once."""
+
+    client_id = CharField(max_length=64, unique=True)
+    answer = ForeignKeyField(Answer, on_delete="CASCADE", backref="+")
+    revision = IntegerField()
+    created_at = DateTimeField(default=now)
+
+
+class Photo(BaseModel):
+    inspection = ForeignKeyField(Inspection, backref="photos", on_delete="CASCADE")
+    item_code = CharField(max_length=32, null=True)
+    client_id = CharField(max_length=64, unique=True)
+    file_name = CharField(max_length=100)  # under UPLOAD_FOLDER/photos/
+    width = IntegerField()
+    height = IntegerField()
+    size = IntegerField()
+    sha256 = CharField(max_length=64)
+    uploaded_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    uploaded_at = DateTimeField(default=now)
+    removed_at = DateTimeField(null=True)
+
+
+class Finding(BaseModel):
+    """A 问题: a failing answer (or an ad-hoc observation) as the team will hand it to the unit."""
+
+    inspection = ForeignKeyField(Inspection, backref="findings", on_delete="CASCADE")
+    item_code = CharField(max_length=32, null=True)  # None for ad-hoc findings
+    description = TextField()
+    severity = CharField(max_length=8)
+    deadline_days = IntegerField()
+    measure = TextField(default="")
+    status = CharField(max_length=12, default="draft")  # draft, dismissed, merged
+    dismiss_reason = TextField(default="")
+    merged_into = ForeignKeyField("self", null=True, on_delete="SET NULL", backref="merged")
+    edited = BooleanField(default=False)  # edited by hand: regeneration keeps it
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    created_at = DateTimeField(default=now)
+
+
+class FindingPhoto(BaseModel):
+    finding = ForeignKeyField(Finding, backref="photo_links", on_delete="CASCADE")
+    photo = ForeignKeyField(Photo, on_delete="CASCADE", backref="+")
+
+    class Meta:
+        indexes = ((("finding", "photo"), True),)
+
+
+class InspectionEvent(BaseModel):
+    """Append-only trail of an inspection's status changes."""
+
+    inspection = ForeignKeyField(Inspection, backref="events", on_delete="CASCADE")
+    at = DateTimeField(default=now)
+    actor = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    from_status = CharField(max_length=16)
+    to_status = CharField(max_length=16)
+    reason = TextField(default="")
+
+
+ALL_MODELS += [
+    Round,
+    Team,
+    TeamMember,
+    Inspection,
+    Answer,
+    SaveReceipt,
+    Photo,
+    Finding,
+    FindingPhoto,
+    InspectionEvent,
+]

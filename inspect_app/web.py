@@ -66,6 +66,16 @@ def init_app(app):
     htmx.init_app(app)
     app.jinja_env.filters["pair"] = lambda value: (value, value)
     app.jinja_env.filters["unit_option"] = lambda unit: (unit.id, f"{unit.name}（{unit.code}）")
+    app.jinja_env.filters["checklist_option"] = lambda pair: (
+        pair[0].slug,
+        f"{pair[1].title}（第 {pair[1].number} 版）",
+    )
+
+    @app.teardown_request
+    def _close_uploads(exc):
+        # Large uploads are spooled to temporary files; close them as soon as the request ends.
+        for upload in request.files.values():
+            upload.close()
 
     @app.after_request
     def _vary_and_charset(response):

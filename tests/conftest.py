@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from werkzeug.datastructures import MultiDict
 
 # Before the app is imported: keep generated secrets and uploads out of the project's instance/.
 _INSTANCE = tempfile.mkdtemp(prefix="inspect-test-instance-")
@@ -149,9 +150,9 @@ class Client:
         return self.http.get(url, **kwargs)
 
     def post(self, url, data=None, *, csrf=True, **kwargs):
-        data = dict(data or {})
-        if csrf:
-            data.setdefault("csrf_token", self.token())
+        data = MultiDict(data or {})  # keeps repeated fields (checkbox lists)
+        if csrf and "csrf_token" not in data:
+            data["csrf_token"] = self.token()
         response = self.http.post(url, data=data, **kwargs)
         if url in ("/login", "/logout"):
             self._token = None  # a new session has a new token

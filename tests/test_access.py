@@ -19,6 +19,8 @@ EVERYONE = {"anonymous", *ACCOUNTS}
 SIGNED_IN = set(ACCOUNTS)
 STAFF = {"admin", "supervisor", "team_leader", "inspector", "leader"}
 ADMIN = {"admin"}
+PLANNERS = {"admin", "supervisor"}
+TEAM = {"team_leader", "inspector"}
 
 # endpoint -> roles let in. Object-level rules (a unit user's own unit) are tested separately:
 # here every object belongs to another unit (迎宾社区), never to the unit users' own (和平社区).
@@ -47,6 +49,29 @@ EXPECTED = {
     "checklists.source": STAFF,
     "checklists.preview_item": STAFF,
     "checklists.reload": {"admin", "supervisor"},
+    "rounds.index": STAFF,
+    "rounds.show": STAFF,
+    "rounds.create": PLANNERS,
+    "rounds.add_team": PLANNERS,
+    "rounds.assign": PLANNERS,
+    "rounds.publish": PLANNERS,
+    # The inspection below is on a team led by zuzhang (督查组长) with ducha1 (督查员); its round is
+    # an unpublished 暗访, so unit users see none of it.
+    "inspections.show": STAFF,
+    "inspections.record": STAFF,
+    "inspections.photo": STAFF,
+    "inspections.save_answer": TEAM,
+    "inspections.upload_photo": TEAM,
+    "inspections.remove_photo": TEAM,
+    "inspections.submit": TEAM,
+    "inspections.approve": {"team_leader", "supervisor"},
+    "inspections.send_back": {"team_leader", "supervisor"},
+    "inspections.sign_off": {"supervisor", "leader"},
+    "inspections.reopen": {"supervisor", "leader"},
+    "inspections.add_finding": TEAM | {"supervisor"},
+    "inspections.update_finding": TEAM | {"supervisor"},
+    "inspections.dismiss_finding": TEAM | {"supervisor"},
+    "inspections.merge_findings": TEAM | {"supervisor"},
 }
 
 
@@ -81,9 +106,42 @@ def test_a_route_without_access_rule_is_refused(db_url, tmp_path):
 
 
 @pytest.fixture
-def arguments(demo, checklists_loaded):
+def arguments(app, demo, checklists_loaded):
+    from inspect_app.inspections.photos import store_photo
+    from inspect_app.models import Finding, Inspection
+    from tests.inspection_fixtures import jpeg_bytes, make_round
+
+    round_ = make_round(demo)
+    inspection = Inspection.get(
+        Inspection.round == round_.id, Inspection.unit == demo["QH-DF-HP"].id
+    )
+
+    class Upload:
+        filename = "p.jpg"
+
+        @staticmethod
+        def read(limit):
+            return jpeg_bytes()
+
+    photo = store_photo(
+        inspection,
+        "A1",
+        Upload,
+        by=None,
+        client_id="access-test-photo",
+        upload_folder=app.config["UPLOAD_FOLDER"],
+        editable=True,
+    )
+    finding = Finding.create(
+        inspection=inspection, description="活动室未挂牌", severity="一般", deadline_days=10
+    )
     other_unit = demo["QH-DF-YB"]
     return {
+        "round_id": round_.id,
+        "inspection_id": inspection.id,
+        "photo_id": photo.id,
+        "finding_id": finding.id,
+        "size": "thumb",
         "unit_id": other_unit.id,
         "user_id": User.get(User.username == "yb-lianluo").id,
         "slug": "dangjian-anfang",

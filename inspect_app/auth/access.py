@@ -4,7 +4,7 @@ from functools import wraps
 
 from flask import abort, current_app, g, request
 
-from inspect_app.auth.permissions import ACTIONS, PUBLIC, UNIT_SCOPED, can, may_reach
+from inspect_app.auth.permissions import ACTIONS, OBJECT_SCOPED, PUBLIC, can, may_reach
 
 
 def requires(action):
@@ -22,7 +22,7 @@ def requires(action):
         def wrapper(*args, **kwargs):
             g.object_authorized = False
             response = view(*args, **kwargs)
-            if action in UNIT_SCOPED and not g.object_authorized:
+            if action in OBJECT_SCOPED and not g.object_authorized:
                 raise RuntimeError(
                     f"view {view.__name__} did not authorize its object for {action}"
                 )
@@ -60,6 +60,6 @@ def enforce_access_rules():
         return None
     if g.user is None:
         abort(401)
-    if not (may_reach(g.user, rule) if rule in UNIT_SCOPED else can(g.user, rule)):
+    if not may_reach(g.user, rule):
         abort(403)
     return None

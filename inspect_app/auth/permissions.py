@@ -3,55 +3,98 @@
 from inspect_app.vocab import UNIT_ROLES
 
 STAFF = frozenset({"admin", "supervisor", "team_leader", "inspector", "leader"})
+TEAM_ROLES = frozenset({"team_leader", "inspector"})
 
-# action -> roles allowed regardless of object; object rules are below.
+# action -> roles allowed whatever the object.
 ROLE_RULES = {
     "unit.browse": STAFF,
-    "unit.view": STAFF,
     "unit.manage": {"admin"},
     "user.manage": {"admin"},
     "audit.view": {"admin"},
     "checklist.view": STAFF,
     "checklist.load": {"admin", "supervisor"},
+    "round.browse": STAFF,
+    "round.plan": {"admin", "supervisor"},
+    "round.publish": {"admin", "supervisor"},
+    "inspection.sign_off": {"supervisor", "leader"},
+    "inspection.reopen": {"supervisor", "leader"},
 }
+
+
+def _on_team(user, inspection):
+    from inspect_app.models import TeamMember
+
+    team = inspection.team
+    if team is None:
+        return False
+    if team.leader_id == user.id:
+        return True
+    return (
+        TeamMember.select().where(TeamMember.team == team.id, TeamMember.user == user.id).exists()
+    )
+
+
+def _published_to_unit(user, inspection):
+    """A unit sees an inspection of itself only once its round is published and it is signed off."""
+    return (
+        user.unit_id == inspection.unit_id
+        and inspection.round.published_at is not None
+        and inspection.status == "signed_off"
+    )
+
+
+# action -> (roles that may reach some object, the test for one object).
+OBJECT_RULES = {
+    "unit.view": (
+        STAFF | UNIT_ROLES,
+        lambda user, unit: user.role in STAFF or unit.id == user.unit_id,
+    ),
+    "inspection.view": (
+        STAFF | UNIT_ROLES,
+        lambda user, inspection: user.role in STAFF or _published_to_unit(user, inspection),
+    ),
+    "inspection.fill": (TEAM_ROLES, _on_team),
+    "inspection.review": (
+        TEAM_ROLES | {"supervisor"},
+        lambda user, inspection: (
+            user.role == "supervisor"
+            or (inspection.team is not None and inspection.team.leader_id == user.id)
+        ),
+    ),
+    "finding.edit": (
+        TEAM_ROLES | {"supervisor"},
+        lambda user, inspection: user.role == "supervisor" or _on_team(user, inspection),
+    ),
+}
+OBJECT_SCOPED = frozenset(OBJECT_RULES)
 
 # Every view declares one of these as its access rule (see auth.access.requires).
 PUBLIC = "public"
 SIGNED_IN = "signed_in"
-ACTIONS = frozenset(ROLE_RULES) | {PUBLIC, SIGNED_IN}
-
-
-# Actions a unit user may take on their own unit's objects; the view checks the object.
-UNIT_SCOPED = frozenset({"unit.view"})
+ACTIONS = frozenset(ROLE_RULES) | OBJECT_SCOPED | {PUBLIC, SIGNED_IN}
 
 
 def may_reach(user, action):
-    """Whether some object exists on which `user` may do `action` (the route-level check)."""
-    if user is None or not user.is_active:
-        return False
-    if action in ROLE_RULES and user.role in ROLE_RULES[action]:
-        return True
-    return action in UNIT_SCOPED and user.role in UNIT_ROLES and user.unit_id is not None
-
-
-def can(user, action, obj=None):
+    """Whether `user` may do `action` on something (the route-level check)."""
     if action == PUBLIC:
         return True
     if user is None or not user.is_active:
         return False
     if action == SIGNED_IN:
         return True
-    if action not in ROLE_RULES:
+    if action in ROLE_RULES:
+        return user.role in ROLE_RULES[action]
+    roles, _ = OBJECT_RULES[action]
+    return user.role in roles and (user.role not in UNIT_ROLES or user.unit_id is not None)
+
+
+def can(user, action, obj=None):
+    if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
-    if user.role in ROLE_RULES[action]:
-        return True
-    return _unit_user_reaches_own(user, action, obj)
-
-
-def _unit_user_reaches_own(user, action, obj):
-    """A unit user (联络员/负责人) reaches exactly their own unit's records, nothing else."""
-    if user.role not in UNIT_ROLES or user.unit_id is None:
+    if not may_reach(user, action):
         return False
-    if action == "unit.view":
-        return obj is not None and obj.id == user.unit_id
-    return False
+    if action in OBJECT_RULES:
+        if obj is None:
+            return False
+        return OBJECT_RULES[action][1](user, obj)
+    return True

@@ -1,0 +1,264 @@
+/* Autosave outbox for the inspection page.
+ *
+ * Every change to an item becomes an entry with an id made here (client_id) and the revision the
+ * tablet last saw (base_revision). Entries live in localStorage until the server acknowledges
+ * them, so a flaky network, a reload or an expired login loses nothing; a retried entry keeps its
+ * id, so the server applies it once. Entries for one item are sent in order; a newer unsent edit
+ * of the same item replaces an older unsent one.
+ */
+(function () {
+  "use strict";
+
+  const STORE = "inspect-outbox-v1";
+  const csrf = () => (document.querySelector("input[name=csrf_token]") || {}).value || "";
+  const newId = () =>
+    (window.crypto && crypto.randomUUID) ? crypto.randomUUID()
+      : Date.now().toString(36) + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
+
+  let outbox = [];
+  try { outbox = JSON.parse(localStorage.getItem(STORE) || "[]"); } catch (e) { outbox = []; }
+  const persist = () => { try { localStorage.setItem(STORE, JSON.stringify(outbox)); } catch (e) { /* storage full: keep in memory */ } };
+
+  const forms = {};
+  document.querySelectorAll("form[data-autosave]").forEach((form) => { forms[form.dataset.key] = form; });
+  const itemOf = (form) => form.closest(".item");
+  const stateOf = (form) => itemOf(form).querySelector(".save-state");
+  const overall = document.getElementById("outbox-state");
+
+  function setState(form, state, text) {
+    const badge = stateOf(form);
+    badge.dataset.state = state;
+    badge.textContent = text;
+    refreshOverall();
+  }
+
+  function refreshOverall() {
+    if (!overall) return;
+    const mine = outbox.filter((e) => forms[e.key]);
+    overall.textContent = mine.length ? `待保存 ${mine.length} 项${navigator.onLine ? "" : "（离线，联网后自动保存）"}` : "全部已保存";
+    overall.dataset.state = mine.length ? "pending" : "saved";
+  }
+
+  function fieldsOf(form) {
+    const skip = new Set(["csrf_token", "client_id", "base_revision"]);
+    const fields = [];
+    new FormData(form).forEach((value, name) => { if (!skip.has(name) && typeof value === "string") fields.push([name, value]); });
+    return fields;
+  }
+
+  function applyFields(form, fields) {
+    form.querySelectorAll("input[type=radio], input[type=checkbox]").forEach((box) => {
+      box.checked = fields.some(([n, v]) => n === box.name && v === box.value);
+    });
+    form.querySelectorAll("input[type=number], textarea").forEach((input) => {
+      const found = fields.find(([n]) => n === input.name);
+      input.value = found ? found[1] : "";
+    });
+  }
+
+  function enqueue(form) {
+    const key = form.dataset.key;
+    outbox = outbox.filter((e) => e.key !== key || e.sending);
+    const pendingBase = outbox.filter((e) => e.key === key).length ? null : Number(form.dataset.revision);
+    outbox.push({ id: newId(), key, url: form.action, fields: fieldsOf(form), base: pendingBase });
+    persist();
+    setState(form, "saving", "保存中…");
+    pump();
+  }
+
+  let busy = false;
+  let retryDelay = 1000;
+  let retryTimer = null;
+
+  async function pump() {
+    if (busy) return;
+    const entry = outbox.find((e) => forms[e.key]);
+    if (!entry) { refreshOverall(); return; }
+    busy = true;
+    entry.sending = true;
+    const form = forms[entry.key];
+    if (entry.base === null) entry.base = Number(form.dataset.revision);
+    const body = new FormData();
+    entry.fields.forEach(([n, v]) => body.append(n, v));
+    body.append("client_id", entry.id);
+    body.append("base_revision", String(entry.base));
+    let response = null;
+    try {
+      response = await fetch(entry.url, {
+        method: "POST", body, credentials: "same-origin",
+        headers: { "Accept": "application/json", "X-CSRFToken": csrf() },
+      });
+    } catch (e) { response = null; }
+    entry.sending = false;
+    busy = false;
+    if (response === null || response.status >= 500 || response.status === 429) {
+      setState(form, "retrying", navigator.onLine ? "保存失败，正在重试…" : "离线，联网后自动保存");
+      persist();
+      scheduleRetry();
+      return;
+    }
+    if (response.status === 401 || response.redirected) {
+      setState(form, "failed", "登录已超时：请重新登录，未保存的修改已留在本机，登录后自动保存");
+      persist();
+      return;
+    }
+    retryDelay = 1000;
+    let data = {};
+    try { data = await response.json(); } catch (e) { data = { error: "服务器返回了无法识别的结果" }; }
+    outbox = outbox.filter((e) => e !== entry);
+    if (response.ok) {
+      form.dataset.revision = String(data.revision);
+      outbox.forEach((e) => { if (e.key === entry.key && e.base === entry.base) e.base = data.revision; });
+      itemOf(form).classList.toggle("is-failing", !!data.failing);
+      setState(form, "saved", `已保存 ${data.saved_at}`);
+      updateProgress(data);
+    } else if (response.status === 409 && data.conflict) {
+      showConflict(form, entry, data);
+    } else {
+      setState(form, "failed", data.error || `保存失败（${response.status}）`);
+    }
+    persist();
+    pump();
+  }
+
+  function scheduleRetry() {
+    if (retryTimer) return;
+    retryTimer = setTimeout(() => { retryTimer = null; pump(); }, retryDelay);
+    retryDelay = Math.min(retryDelay * 2, 30000);
+  }
+
+  function updateProgress(data) {
+    const answered = document.getElementById("progress-answered");
+    const bar = document.getElementById("progress-bar");
+    if (answered && typeof data.answered === "number") { answered.textContent = data.answered; }
+    if (bar && typeof data.answered === "number") { bar.value = Math.min(data.answered, bar.max); }
+  }
+
+  function showConflict(form, entry, data) {
+    const box = itemOf(form).querySelector(".conflict");
+    setState(form, "conflict", "与他人的修改冲突");
+    box.hidden = false;
+    box.querySelector("p").textContent = data.error;
+    box.querySelector(".keep-mine").onclick = () => {
+      box.hidden = true;
+      form.dataset.revision = String(data.current.revision);
+      applyFields(form, entry.fields);
+      enqueue(form);
+    };
+    box.querySelector(".take-theirs").onclick = () => {
+      box.hidden = true;
+      form.dataset.revision = String(data.current.revision);
+      const value = data.current.value || {};
+      const fields = [["note", data.current.note || ""]];
+      if (value.values) value.values.forEach((v) => fields.push(["value", v]));
+      else if (value.value !== undefined) fields.push(["value", value.value]);
+      if (value.counts) Object.entries(value.counts).forEach(([i, n]) => fields.push([`d${i}`, String(n)]));
+      if (value.score !== undefined) fields.push(["score", value.score]);
+      applyFields(form, fields);
+      setState(form, "saved", "已采用对方的修改");
+    };
+  }
+
+  // Changes: taps save at once, typing saves after a pause.
+  const timers = new WeakMap();
+  Object.values(forms).forEach((form) => {
+    form.addEventListener("change", () => { clearTimeout(timers.get(form)); enqueue(form); });
+    form.addEventListener("input", (event) => {
+      if (!event.target.matches("textarea, input[type=number]")) return;
+      clearTimeout(timers.get(form));
+      timers.set(form, setTimeout(() => enqueue(form), 800));
+    });
+    form.addEventListener("submit", (event) => { event.preventDefault(); enqueue(form); });
+    const fullMarks = form.querySelector("[data-full-marks]");
+    if (fullMarks) {
+      fullMarks.addEventListener("click", () => {
+        form.querySelectorAll("input.count").forEach((input) => { input.value = "0"; });
+        form.querySelectorAll("input[type=checkbox]").forEach((box) => { box.checked = false; });
+        const direct = form.querySelector("input[name=score]");
+        if (direct) direct.value = "";
+        enqueue(form);
+      });
+    }
+  });
+
+  // Edits waiting from an earlier visit (reload, lost connection, expired login) come back first.
+  outbox.forEach((entry) => {
+    entry.sending = false;
+    const form = forms[entry.key];
+    if (form) { applyFields(form, entry.fields); setState(form, "saving", "待保存（上次未完成）"); }
+  });
+  window.addEventListener("online", () => { retryDelay = 1000; pump(); });
+  refreshOverall();
+  pump();
+
+  // Photos: uploaded as soon as they are taken; a failed upload is retried with the same id.
+  document.querySelectorAll(".photo-form").forEach((form) => {
+    const input = form.querySelector("input[type=file]");
+    const list = form.closest(".photos").querySelector(".thumbs");
+    form.addEventListener("submit", (event) => event.preventDefault());
+    input.addEventListener("change", () => {
+      Array.from(input.files).forEach((file) => upload(form, list, file, newId(), 0));
+      input.value = "";
+    });
+  });
+
+  async function upload(form, list, file, id, attempt) {
+    let slot = list.querySelector(`li[data-upload="${id}"]`);
+    if (!slot) {
+      slot = document.createElement("li");
+      slot.dataset.upload = id;
+      slot.className = "uploading";
+      slot.textContent = "上传中…";
+      list.appendChild(slot);
+    }
+    const body = new FormData();
+    body.append("item_code", form.querySelector("input[name=item_code]").value);
+    body.append("client_id", id);
+    body.append("photo", file);
+    let response = null;
+    try {
+      response = await fetch(form.action, { method: "POST", body, credentials: "same-origin", headers: { "Accept": "application/json", "X-CSRFToken": csrf() } });
+    } catch (e) { response = null; }
+    if (response === null || response.status >= 500) {
+      slot.textContent = "上传失败，重试中…";
+      if (attempt < 8) setTimeout(() => upload(form, list, file, id, attempt + 1), Math.min(1000 * 2 ** attempt, 30000));
+      return;
+    }
+    let data = {};
+    try { data = await response.json(); } catch (e) { data = { error: `上传失败（${response.status}）` }; }
+    if (!response.ok) {
+      slot.className = "upload-error";
+      slot.textContent = data.error || `上传失败（${response.status}）`;
+      return;
+    }
+    slot.className = "";
+    slot.removeAttribute("data-upload");
+    slot.innerHTML = "";
+    const link = document.createElement("a");
+    link.href = data.full; link.target = "_blank";
+    const img = document.createElement("img");
+    img.src = data.thumb; img.alt = "现场照片";
+    link.appendChild(img);
+    slot.appendChild(link);
+    slot.appendChild(removeButton(data.remove, slot));
+  }
+
+  function removeButton(url, slot) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "remove";
+    button.textContent = "×";
+    button.setAttribute("aria-label", "删除照片");
+    button.addEventListener("click", () => removePhoto(url, slot));
+    return button;
+  }
+
+  async function removePhoto(url, slot) {
+    const response = await fetch(url, { method: "POST", credentials: "same-origin", headers: { "Accept": "application/json", "X-CSRFToken": csrf() } });
+    if (response.ok) slot.remove();
+  }
+
+  document.querySelectorAll("form.remove-photo").forEach((form) => {
+    form.addEventListener("submit", (event) => { event.preventDefault(); removePhoto(form.action, form.closest("li")); });
+  });
+})();

@@ -1,0 +1,117 @@
+"""A planned round with one team, shared by the inspection tests."""
+
+import io
+import uuid
+
+import pytest
+from PIL import Image
+from werkzeug.datastructures import MultiDict
+
+from inspect_app.models import Checklist, Inspection, User
+from inspect_app.rounds import service as rounds
+
+
+def make_round(demo, *, slug="dangjian-anfang", unannounced=True, units=("QH-DF-HP", "QH-DF-YB")):
+    supervisor = User.get(User.username == "duchaban")
+    form = MultiDict(
+        [
+            ("name", "2026年第四季度基层党建暗访督查"),
+            ("checklist", slug),
+            ("starts_on", "2026-11-20"),
+            ("ends_on", "2026-12-10"),
+            ("unannounced", "1" if unannounced else "0"),
+        ]
+        + [("unit_ids", str(demo[code].id)) for code in units]
+    )
+    round_ = rounds.create_round(form, by=supervisor)
+    team_form = MultiDict(
+        [
+            ("name", "第一督查组"),
+            ("leader_id", str(User.get(User.username == "zuzhang").id)),
+            ("member_ids", str(User.get(User.username == "ducha1").id)),
+        ]
+        + [("inspection_ids", str(i.id)) for i in round_.inspections]
+    )
+    rounds.add_team(round_, team_form, by=supervisor)
+    return round_
+
+
+def jpeg_bytes(size=(800, 600), color=(200, 30, 30)):
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "JPEG")
+    return out.getvalue()
+
+
+def save(client, inspection, code, fields, *, base=0, client_id=None):
+    data = {"client_id": client_id or uuid.uuid4().hex, "base_revision": str(base), **fields}
+    return client.post(
+        f"/inspections/{inspection.id}/answers/{code}", data, headers={"Accept": "application/json"}
+    )
+
+
+def answer_all(client, inspection, *, failing_codes=()):
+    """Answer every required item of the inspection as compliant (or failing for the given codes)."""
+    from inspect_app.inspections.service import sheet_of
+    from inspect_app.models import Answer
+
+    done = {a.item_code for a in Answer.select().where(Answer.inspection == inspection.id)}
+    for spec in sheet_of(inspection).items:
+        if spec["code"] in done:
+            continue
+        fields = passing_fields(spec)
+        if spec["code"] in failing_codes:
+            fields = failing_fields(spec)
+        if fields is None:
+            continue
+        response = save(client, inspection, spec["code"], fields)
+        assert response.status_code == 200, (spec["code"], response.get_data(as_text=True))
+
+
+def passing_fields(spec):
+    response = spec["response"]
+    if response == "compliance":
+        return {"value": "符合"}
+    if response == "choice":
+        return {"value": next(o for o in spec["options"] if o not in spec["failing"])}
+    if response == "number":
+        low = spec.get("failing_below")
+        return {"value": str(int(float(low)) + 1 if low else 5)}
+    if response == "score":
+        return {"scored": "1"}
+    return None
+
+
+def failing_fields(spec):
+    response = spec["response"]
+    note = {"note": "现场查看发现未落实"}
+    if response == "compliance":
+        return {"value": spec["failing"][0], **note}
+    if response == "choice":
+        return {"value": spec["failing"][0], **note}
+    if response == "number":
+        return {"value": "0", **note}
+    if response == "score":
+        return {"scored": "1", "d0": "10", **note}
+    return None
+
+
+@pytest.fixture
+def planned_round(app, demo, checklists_loaded):
+    return make_round(demo)
+
+
+@pytest.fixture
+def inspection(planned_round, demo):
+    return Inspection.get(
+        Inspection.round == planned_round.id, Inspection.unit == demo["QH-DF-HP"].id
+    )
+
+
+@pytest.fixture
+def scored_inspection(app, demo, checklists_loaded):
+    round_ = make_round(demo, slug="bannian-kaoping", unannounced=False, units=("QH-DF-HP",))
+    return Inspection.get(Inspection.round == round_.id)
+
+
+def checklist_id(slug):
+    return Checklist.get(Checklist.slug == slug).id
