@@ -20,9 +20,9 @@ def index():
         upcoming, results = unit_view(g.user)
         return render("home.html", upcoming=upcoming, results=results, status_labels=STATUS_LABELS)
     stats = {
-        "units": Unit.select().where(Unit.is_active == True).count(),  # noqa: E712
+        "units": Unit.select().where(Unit.is_active == True).count(),
         "checklists": Checklist.select().count(),
-        "users": User.select().where(User.is_active == True).count(),  # noqa: E712
+        "users": User.select().where(User.is_active == True).count(),
         "rounds": Round.select().count(),
     }
     return render(

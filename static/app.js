@@ -110,6 +110,7 @@
       form.dataset.revision = String(data.revision);
       outbox.forEach((e) => { if (e.key === entry.key && e.base === entry.base) e.base = data.revision; });
       itemOf(form).classList.toggle("is-failing", !!data.failing);
+      itemOf(form).dataset.score = data.score === null ? "" : data.score;
       setState(form, "saved", `已保存 ${data.saved_at}`);
       updateProgress(data);
     } else if (response.status === 409 && data.conflict) {
@@ -132,6 +133,16 @@
     const bar = document.getElementById("progress-bar");
     if (answered && typeof data.answered === "number") { answered.textContent = data.answered; }
     if (bar && typeof data.answered === "number") { bar.value = Math.min(data.answered, bar.max); }
+    const failing = document.getElementById("progress-failing");
+    if (failing) failing.textContent = document.querySelectorAll(".item.is-failing").length;
+    const score = document.getElementById("progress-score");
+    if (score) {
+      let total = 0;
+      document.querySelectorAll(".item[data-score]").forEach((item) => { total += Number(item.dataset.score || 0); });
+      score.textContent = String(Math.round(total * 100) / 100);
+    }
+    const status = document.querySelector(".inspection-head .status");
+    if (status && data.status) { status.textContent = data.status; status.className = "status status-in_progress"; }
   }
 
   function showConflict(form, entry, data) {

@@ -23,6 +23,8 @@ from inspect_app.demo import DEMO_PASSWORD  # noqa: E402
 from inspect_app.migrations import migrate  # noqa: E402
 from tests.pg_server import PostgresServer  # noqa: E402
 
+pytest_plugins = ["tests.inspection_fixtures"]
+
 PROJECT = Path(__file__).resolve().parent.parent
 DATABASES = ("sqlite", "postgres")
 
@@ -150,7 +152,13 @@ class Client:
         return self.http.get(url, **kwargs)
 
     def post(self, url, data=None, *, csrf=True, **kwargs):
-        data = MultiDict(data or {})  # keeps repeated fields (checkbox lists)
+        # A MultiDict keeps repeated fields (checkbox lists); a dict's (stream, name) file tuples
+        # must stay single values.
+        data = (
+            MultiDict(data)
+            if isinstance(data, MultiDict)
+            else MultiDict(list((data or {}).items()))
+        )
         if csrf and "csrf_token" not in data:
             data["csrf_token"] = self.token()
         response = self.http.post(url, data=data, **kwargs)

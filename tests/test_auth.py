@@ -49,7 +49,7 @@ def test_wrong_password_gets_a_clear_message(app, demo):
     response = client.post("/login", {"username": "admin", "password": "wrong-password1"})
     assert response.status_code == 422
     assert "用户名或密码错误" in response.get_data(as_text=True)
-    assert LoginAttempt.select().where(LoginAttempt.succeeded == False).count() == 1  # noqa: E712
+    assert LoginAttempt.select().where(LoginAttempt.succeeded == False).count() == 1
 
 
 def test_unknown_user_gets_the_same_message_as_wrong_password(app, demo):

@@ -158,3 +158,126 @@ def test_admin_import_page_and_bad_sheet_on_a_tablet(tablet, live_server, db_kin
     tablet.wait_for_selector("article.errors")
     assert "单位名称不能为空" in tablet.inner_text("article.errors")
     shot(tablet, "05-import-errors-1024x768", db_kind)
+
+
+def test_inspector_fills_a_whole_checklist_by_tapping_and_submits(
+    tablet, live_server, inspection, db_kind, tmp_path
+):
+    from inspect_app.inspections.service import sheet_of
+    from inspect_app.models import Answer, Finding, Inspection
+    from tests.inspection_fixtures import jpeg_bytes
+
+    photo = tmp_path / "现场.jpg"
+    photo.write_bytes(jpeg_bytes((1600, 1200)))
+    page = tablet
+    sign_in(page, live_server, "ducha1")
+    page.click(f"a[href='/inspections/{inspection.id}']")
+    page.wait_for_selector("form[data-autosave]")
+    items = sheet_of(inspection).items
+    failing = [s for s in items if s["response"] == "compliance"][:2]
+    for spec in items:
+        item = page.locator(f"#item-{spec['code']}")
+        if spec["response"] == "compliance":
+            answer = "不符合" if spec in failing else "符合"
+            item.locator(f".seg:has(input[value='{answer}'])").click()
+        elif spec["response"] == "choice":
+            option = next(o for o in spec["options"] if o not in spec["failing"])
+            item.locator(f".seg:has(input[value='{option}'])").click()
+        elif spec["response"] == "number":
+            item.locator("input[name=value]").fill(
+                str(int(float(spec.get("failing_below") or 0)) + 2)
+            )
+        elif spec["response"] == "score":
+            item.locator("[data-full-marks]").click()
+        else:
+            item.locator("textarea[name=value]").fill("现场查看情况良好")
+    for spec in failing:
+        item = page.locator(f"#item-{spec['code']}")
+        item.locator("textarea[name=note]").fill("近三个月会议记录缺失，现场无法提供")
+        if "photo" in spec["require_when_failing"]:
+            item.locator(".photo-form input[type=file]").set_input_files(str(photo))
+            item.locator(".thumbs img").wait_for()
+    page.wait_for_function(
+        "document.getElementById('outbox-state').dataset.state === 'saved'", timeout=30_000
+    )
+    required = [s for s in items if s["response"] != "text"]
+    assert page.inner_text("#progress-answered") == str(len(required))
+    assert page.inner_text("#progress-failing") == str(len(failing))
+    assert Answer.select().where(
+        Answer.inspection == inspection.id, Answer.value.is_null(False)
+    ).count() == len(items)
+    page.evaluate("window.scrollTo(0, 0)")
+    shot(page, "06-inspection-filled-1024x768", db_kind)
+
+    page.click("button:has-text('提交检查结果')")
+    page.wait_for_selector("#findings article.finding")
+    assert Inspection.get_by_id(inspection.id).status == "submitted"
+    assert page.locator("#findings article.finding").count() == len(failing)
+    assert Finding.select().where(Finding.inspection == inspection.id).count() == len(failing)
+    assert page.locator("form[data-autosave]").count() == 0  # locked
+    page.locator("#findings").scroll_into_view_if_needed()
+    shot(page, "07-findings-after-submit-1024x768", db_kind)
+
+
+def test_an_answer_tapped_offline_is_saved_when_the_network_returns(
+    browser, live_server, inspection, db_kind
+):
+    from inspect_app.inspections.service import sheet_of
+    from inspect_app.models import Answer
+
+    context = browser.new_context(
+        viewport={"width": 1024, "height": 768}, locale="zh-CN", has_touch=True
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    sign_in(page, live_server, "zuzhang")
+    page.goto(f"{live_server}/inspections/{inspection.id}")
+    spec = next(s for s in sheet_of(inspection).items if s["response"] == "compliance")
+    context.set_offline(True)
+    page.locator(f"#item-{spec['code']} .seg:has(input[value='基本符合'])").click()
+    page.wait_for_function(
+        f"document.querySelector('#item-{spec['code']} .save-state').dataset.state === 'retrying'"
+    )
+    assert not Answer.select().where(Answer.inspection == inspection.id).exists()
+    context.set_offline(False)
+    page.wait_for_function(
+        f"document.querySelector('#item-{spec['code']} .save-state').dataset.state === 'saved'"
+    )
+    answer = Answer.get(Answer.inspection == inspection.id, Answer.item_code == spec["code"])
+    assert answer.value == {"value": "基本符合"} and answer.revision == 1
+    context.close()
+
+
+def test_supervisor_plans_a_round_and_forms_a_team_on_a_tablet(tablet, live_server, db_kind):
+    from inspect_app.models import Inspection, Round
+
+    page = tablet
+    sign_in(page, live_server, "duchaban")
+    page.click("text=督查批次")
+    page.wait_for_url(f"{live_server}/rounds")
+    page.click("text=新建督查批次")
+    page.wait_for_selector("input[name=name]")
+    page.fill("input[name=name]", "2026年12月社区党建暗访")
+    page.select_option("select[name=checklist]", "dangjian-anfang")
+    page.fill("input[name=starts_on]", "2026-12-01")
+    page.fill("input[name=ends_on]", "2026-12-15")
+    page.check("input[name=unit_types][value=community]")
+    page.evaluate("window.scrollTo(0, 0)")
+    shot(page, "08-new-round-1024x768", db_kind)
+    page.click("button:has-text('创建批次')")
+    page.wait_for_selector("text=下一步：组建督查组")
+    round_ = Round.get(Round.name == "2026年12月社区党建暗访")
+    assert round_.unannounced and round_.inspections.count() == 9
+    page.select_option("select[name=leader_id]", label="赵强")
+    page.check("input[name=member_ids] >> nth=0")
+    for box in page.locator("input[name=inspection_ids]").all()[:5]:
+        box.check()
+    page.click("button:has-text('组建')")
+    page.wait_for_selector("text=已组建")
+    assert (
+        Inspection.select()
+        .where(Inspection.round == round_.id, Inspection.team.is_null(False))
+        .count()
+        == 5
+    )
+    shot(page, "09-round-page-1024x768", db_kind)

@@ -17,16 +17,7 @@ from inspect_app.models import (
     SaveReceipt,
 )
 from inspect_app.rounds import service as rounds
-from tests.inspection_fixtures import (  # noqa: F401 — fixtures
-    answer_all,
-    failing_fields,
-    inspection,
-    jpeg_bytes,
-    make_round,
-    planned_round,
-    save,
-    scored_inspection,
-)
+from tests.inspection_fixtures import answer_all, jpeg_bytes, save
 
 
 def first(spec_type, insp):

@@ -36,7 +36,7 @@ def _recent_failures(**where):
     column = getattr(LoginAttempt, field)
     last_success = (
         LoginAttempt.select(LoginAttempt.at)
-        .where(column == value, LoginAttempt.succeeded == True)  # noqa: E712
+        .where(column == value, LoginAttempt.succeeded == True)
         .order_by(LoginAttempt.at.desc())
         .scalar()
     )
@@ -44,7 +44,7 @@ def _recent_failures(**where):
         since = last_success
     return (
         LoginAttempt.select()
-        .where(column == value, LoginAttempt.succeeded == False, LoginAttempt.at >= since)  # noqa: E712
+        .where(column == value, LoginAttempt.succeeded == False, LoginAttempt.at >= since)
         .order_by(LoginAttempt.at)
     )
 

@@ -26,7 +26,7 @@ def draft_findings(inspection, *, by):
         answer.item_code: answer
         for answer in Answer.select().where(
             Answer.inspection == inspection.id, Answer.failing == True
-        )  # noqa: E712
+        )
         if answer.item_code in sheet.by_code
     }
     existing = {f.item_code: f for f in inspection.findings.where(Finding.item_code.is_null(False))}

@@ -112,6 +112,7 @@ def save_answer(inspection_id, code):
         score=str(result.answer.score) if result.answer.score is not None else None,
         saved_at=result.answer.updated_at.strftime("%H:%M:%S"),
         answered=answered,
+        status=STATUS_LABELS[inspection.status],
     )
 
 

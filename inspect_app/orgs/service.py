@@ -33,7 +33,7 @@ def unit_tree(include_inactive=False):
     """All units as a forest of TreeNodes, ordered as the district orders them; one query."""
     query = Unit.select().order_by(Unit.sort_order, Unit.code)
     if not include_inactive:
-        query = query.where(Unit.is_active == True)  # noqa: E712
+        query = query.where(Unit.is_active == True)
     nodes = {unit.id: TreeNode(unit) for unit in query}
     roots = []
     for node in nodes.values():
@@ -65,7 +65,7 @@ def ancestors(unit):
 
 def count_by_type():
     counts = {code: 0 for code in UNIT_TYPES}
-    for unit in Unit.select(Unit.type).where(Unit.is_active == True):  # noqa: E712
+    for unit in Unit.select(Unit.type).where(Unit.is_active == True):
         counts[unit.type] = counts.get(unit.type, 0) + 1
     return counts
 
@@ -158,9 +158,9 @@ def save_unit(data, *, by, unit=None):
 
 def set_unit_active(unit, active, *, by):
     if not active:
-        if Unit.select().where(Unit.parent == unit, Unit.is_active == True).exists():  # noqa: E712
+        if Unit.select().where(Unit.parent == unit, Unit.is_active == True).exists():
             raise Conflict("该单位下仍有在用的下级单位，请先调整或停用下级单位")
-        if User.select().where(User.unit == unit, User.is_active == True).exists():  # noqa: E712
+        if User.select().where(User.unit == unit, User.is_active == True).exists():
             raise Conflict("该单位仍有在用的账号，请先停用或调整这些账号")
     with database.atomic():
         unit.is_active = active

@@ -47,7 +47,7 @@ def show(unit_id):
 
 
 def _form(unit, status=200, errors=None, values=None):
-    candidates = Unit.select().where(Unit.is_active == True).order_by(Unit.sort_order, Unit.code)  # noqa: E712
+    candidates = Unit.select().where(Unit.is_active == True).order_by(Unit.sort_order, Unit.code)
     return render(
         "orgs/unit_form.html",
         status=status,

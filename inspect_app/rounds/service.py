@@ -33,7 +33,7 @@ def target_units(unit_ids, unit_types):
     """Units picked one by one plus every active unit of the picked types."""
     ids = {int(i) for i in unit_ids if str(i).isdigit()}
     types = [t for t in unit_types if t in UNIT_TYPES]
-    query = Unit.select().where(Unit.is_active == True)  # noqa: E712
+    query = Unit.select().where(Unit.is_active == True)
     if ids and types:
         query = query.where(Unit.id.in_(ids) | Unit.type.in_(types))
     elif ids:
@@ -239,7 +239,7 @@ def unit_view(user):
             Inspection.unit == user.unit_id,
             Round.unannounced == False,
             Round.published_at.is_null(),
-        )  # noqa: E712
+        )
         .order_by(Round.starts_on)
     )
     results = list(

@@ -56,10 +56,10 @@ def _page(round_, status=200, errors=None):
         round=round_,
         inspections=service.inspections_of(round_),
         teams=service.teams_of(round_),
-        leaders=list(User.select().where(User.role == "team_leader", User.is_active == True)),  # noqa: E712
+        leaders=list(User.select().where(User.role == "team_leader", User.is_active == True)),
         inspectors=list(
             User.select().where(User.role.in_(["inspector", "team_leader"]), User.is_active == True)
-        ),  # noqa: E712
+        ),
         status_labels=STATUS_LABELS,
         errors=errors or {},
     )

@@ -29,7 +29,7 @@ def index():
 
 
 def _form(user, status=200, errors=None, values=None):
-    units = Unit.select().where(Unit.is_active == True).order_by(Unit.sort_order, Unit.code)  # noqa: E712
+    units = Unit.select().where(Unit.is_active == True).order_by(Unit.sort_order, Unit.code)
     if values is None:
         values = (
             {"role": "inspector", "is_active": "1"}
