@@ -171,13 +171,14 @@
   }
 
   // Changes: taps save at once, typing saves after a pause.
-  const timers = new WeakMap();
+  const timers = new Map();
+  const flushTyping = () => { timers.forEach((timer, form) => { clearTimeout(timer); enqueue(form); }); timers.clear(); };
   Object.values(forms).forEach((form) => {
-    form.addEventListener("change", () => { clearTimeout(timers.get(form)); enqueue(form); });
+    form.addEventListener("change", () => { clearTimeout(timers.get(form)); timers.delete(form); enqueue(form); });
     form.addEventListener("input", (event) => {
       if (!event.target.matches("textarea, input[type=number]")) return;
       clearTimeout(timers.get(form));
-      timers.set(form, setTimeout(() => enqueue(form), 800));
+      timers.set(form, setTimeout(() => { timers.delete(form); enqueue(form); }, 800));
     });
     form.addEventListener("submit", (event) => { event.preventDefault(); enqueue(form); });
     const fullMarks = form.querySelector("[data-full-marks]");
@@ -191,6 +192,22 @@
       });
     }
   });
+
+  // Submitting waits for every answer to be saved, so the server judges what the inspector sees.
+  const submitForm = document.querySelector("form.submit-bar");
+  if (submitForm) {
+    submitForm.addEventListener("submit", (event) => {
+      flushTyping();
+      if (!outbox.some((e) => forms[e.key])) return;
+      event.preventDefault();
+      const button = submitForm.querySelector("button");
+      button.setAttribute("aria-busy", "true");
+      button.textContent = "正在保存答案，完成后自动提交…";
+      const wait = setInterval(() => {
+        if (!outbox.some((e) => forms[e.key])) { clearInterval(wait); submitForm.submit(); }
+      }, 200);
+    });
+  }
 
   // Edits waiting from an earlier visit (reload, lost connection, expired login) come back first.
   outbox.forEach((entry) => {
