@@ -404,6 +404,9 @@ class Stats:
     def error_count(self):
         return sum(self.errors.values())
 
+    def errors_since(self, before):
+        return {k: n - before.get(k, 0) for k, n in self.errors.items() if n - before.get(k, 0)}
+
 
 @dataclass
 class Item:
@@ -567,6 +570,9 @@ class Server:
             f"{HOST}:{self.port}",
             "--access-logfile",
             "/dev/null",
+            # Its own control socket: two servers at once must not share ~/.gunicorn/gunicorn.ctl.
+            "--control-socket",
+            str(Path(log_path).with_suffix(".ctl")),
             *extra_args,
             app_spec,
         ]
@@ -643,12 +649,16 @@ class Server:
     def peak_rss_mb(self, live):
         return sum(self.peaks.get(pid, 0) for pid in live) / 1024
 
-    def stop(self):
+    def terminate(self):
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.terminate()
             try:
                 self.proc.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
@@ -731,6 +741,7 @@ async def saturation(target, profile):
             if ok is None:
                 await asyncio.sleep(0.05)  # connection trouble: do not spin
 
+    errors_before = dict(target.stats.errors)
     cpu_before = target.server.cpu_seconds()
     own_before = time.process_time()
     await asyncio.sleep(0)
@@ -749,6 +760,7 @@ async def saturation(target, profile):
         "p50_ms": percentile(latencies, 50) * 1000,
         "cpu_ms_per_save": 1000 * server_cpu / max(1, counted[0]) * (wall / total),
         "loadgen_cpu_pct": 100 * own_cpu / total,
+        "errors": target.stats.errors_since(errors_before),
     }
 
 
@@ -771,6 +783,7 @@ async def field_load(target, profile):
                 latencies.append(elapsed)
             next_at = max(next_at + tablet.rng.uniform(1.0, 3.0), time.monotonic())
 
+    errors_before = dict(target.stats.errors)
     own_before = time.process_time()
     try:
         await asyncio.gather(*(run(t) for t in tablets))
@@ -785,6 +798,7 @@ async def field_load(target, profile):
         "p99_ms": percentile(latencies, 99) * 1000,
         "max_ms": max(latencies, default=float("nan")) * 1000,
         "loadgen_cpu_pct": 100 * (time.process_time() - own_before) / total,
+        "errors": target.stats.errors_since(errors_before),
     }
 
 
@@ -923,6 +937,8 @@ async def bench(profile, tmp, results):
             if restarted:
                 log(f"{target.label}: {restarted} processes exited during the run")
         for server in servers:
+            server.terminate()
+        for server in servers:
             server.stop()
 
         lost_app = lost_in_app(tmp / "bench.db", app_target.items)
@@ -948,6 +964,8 @@ async def bench(profile, tmp, results):
                 "lost": lost_app + lost_floor,
                 "app_errors": app_target.stats.error_count,
                 "floor_errors": floor_target.stats.error_count,
+                "app_sat_errors": sum(sat["app"]["errors"].values()),
+                "app_field_errors": sum(fld["app"]["errors"].values()),
                 "autosave_sat_p50_ms": round(sat["app"]["p50_ms"], 2),
                 "floor_sat_p50_ms": round(sat["floor"]["p50_ms"], 2),
                 "app_cpu_ms_per_save": round(sat["app"]["cpu_ms_per_save"], 2),

@@ -58,6 +58,7 @@
 
   function enqueue(form) {
     const key = form.dataset.key;
+    try { localStorage.setItem(`inspect-last-${key.split(":")[0]}`, key); } catch (e) { /* ignore */ }
     outbox = outbox.filter((e) => e.key !== key || e.sending);
     const pendingBase = outbox.filter((e) => e.key === key).length ? null : Number(form.dataset.revision);
     outbox.push({ id: newId(), key, url: form.action, fields: fieldsOf(form), base: pendingBase });
@@ -216,17 +217,25 @@
     if (form) { applyFields(form, entry.fields); setState(form, "saving", "待保存（上次未完成）"); }
   });
   window.addEventListener("online", () => { retryDelay = 1000; pump(); });
+
+  // Coming back to the page resumes at the item last worked on.
+  const head = document.getElementById("inspection-head");
+  if (head && !location.hash) {
+    const last = localStorage.getItem(`inspect-last-${head.dataset.inspection}`);
+    if (last && forms[last]) itemOf(forms[last]).scrollIntoView({ block: "center" });
+  }
   refreshOverall();
   pump();
 
   // Photos: uploaded as soon as they are taken; a failed upload is retried with the same id.
   document.querySelectorAll(".photo-form").forEach((form) => {
-    const input = form.querySelector("input[type=file]");
     const list = form.closest(".photos").querySelector(".thumbs");
     form.addEventListener("submit", (event) => event.preventDefault());
-    input.addEventListener("change", () => {
-      Array.from(input.files).forEach((file) => upload(form, list, file, newId(), 0));
-      input.value = "";
+    form.querySelectorAll("input[type=file]").forEach((input) => {
+      input.addEventListener("change", () => {
+        Array.from(input.files).forEach((file) => upload(form, list, file, newId(), 0));
+        input.value = "";
+      });
     });
   });
 

@@ -195,7 +195,7 @@ def test_inspector_fills_a_whole_checklist_by_tapping_and_submits(
         item = page.locator(f"#item-{spec['code']}")
         item.locator("textarea[name=note]").fill("近三个月会议记录缺失，现场无法提供")
         if "photo" in spec["require_when_failing"]:
-            item.locator(".photo-form input[type=file]").set_input_files(str(photo))
+            item.locator(".photo-form input[type=file][capture]").set_input_files(str(photo))
             item.locator(".thumbs img").wait_for()
     page.wait_for_function(
         "document.getElementById('outbox-state').dataset.state === 'saved'", timeout=30_000
