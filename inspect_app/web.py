@@ -64,7 +64,10 @@ def error_response(status, message):
 
 def init_app(app):
     htmx.init_app(app)
+    from inspect_app.inspections.scoring import points_text
+
     app.jinja_env.filters["pair"] = lambda value: (value, value)
+    app.jinja_env.filters["points"] = lambda value: "" if value is None else points_text(value)
     app.jinja_env.filters["unit_option"] = lambda unit: (unit.id, f"{unit.name}（{unit.code}）")
     app.jinja_env.filters["checklist_option"] = lambda pair: (
         pair[0].slug,
