@@ -272,14 +272,13 @@ def reopen(inspection_id):
     )
 
 
-def _finding_target(inspection_id):
+def _change_findings(inspection_id, change, message):
+    """Run `change(inspection)` for the team; back to the findings, or the page with the error."""
     inspection = service.get_inspection(inspection_id)
     authorize("finding.edit", inspection)
-    return inspection
-
-
-def _after_finding(inspection, message, error=None):
-    if error is not None:
+    try:
+        change(inspection)
+    except ServiceError as error:
         return render(
             "inspections/show.html",
             status=error.status,
@@ -295,48 +294,46 @@ def _after_finding(inspection, message, error=None):
 @bp.post("/inspections/<int:inspection_id>/findings")
 @requires("finding.edit")
 def add_finding(inspection_id):
-    inspection = _finding_target(inspection_id)
-    try:
-        findings.add_adhoc(inspection, request.form, by=g.user)
-    except ServiceError as error:
-        return _after_finding(inspection, "", error)
-    return _after_finding(inspection, "已补充一条问题")
+    return _change_findings(
+        inspection_id,
+        lambda inspection: findings.add_adhoc(inspection, request.form, by=g.user),
+        "已补充一条问题",
+    )
 
 
 @bp.post("/inspections/<int:inspection_id>/findings/<int:finding_id>")
 @requires("finding.edit")
 def update_finding(inspection_id, finding_id):
-    inspection = _finding_target(inspection_id)
-    try:
-        findings.update_finding(
+    return _change_findings(
+        inspection_id,
+        lambda inspection: findings.update_finding(
             findings.get_finding(inspection, finding_id), request.form, by=g.user
-        )
-    except ServiceError as error:
-        return _after_finding(inspection, "", error)
-    return _after_finding(inspection, "问题已修改")
+        ),
+        "问题已修改",
+    )
 
 
 @bp.post("/inspections/<int:inspection_id>/findings/<int:finding_id>/dismiss")
 @requires("finding.edit")
 def dismiss_finding(inspection_id, finding_id):
-    inspection = _finding_target(inspection_id)
-    try:
-        findings.dismiss(
+    return _change_findings(
+        inspection_id,
+        lambda inspection: findings.dismiss(
             findings.get_finding(inspection, finding_id),
             by=g.user,
             reason=request.form.get("reason"),
-        )
-    except ServiceError as error:
-        return _after_finding(inspection, "", error)
-    return _after_finding(inspection, "问题已撤销，理由已记录")
+        ),
+        "问题已撤销，理由已记录",
+    )
 
 
 @bp.post("/inspections/<int:inspection_id>/findings/merge")
 @requires("finding.edit")
 def merge_findings(inspection_id):
-    inspection = _finding_target(inspection_id)
-    try:
-        findings.merge(inspection, request.form.getlist("finding_ids"), by=g.user)
-    except ServiceError as error:
-        return _after_finding(inspection, "", error)
-    return _after_finding(inspection, "已合并所选问题")
+    return _change_findings(
+        inspection_id,
+        lambda inspection: findings.merge(
+            inspection, request.form.getlist("finding_ids"), by=g.user
+        ),
+        "已合并所选问题",
+    )
