@@ -37,9 +37,12 @@ Loads, run alternately on the app and the floor:
   whose final revision is below its number of acknowledged saves; for the floor an acknowledged
   row that is not in the table.
 
-Also printed: ``app_errors`` / ``floor_errors`` (non-200 responses and connection errors),
-peak memory (``app_peak_rss_mb`` = sum of VmHWM of the gunicorn master and workers,
-``floor_peak_rss_mb``, ``loadgen_peak_rss_mb``), server CPU per save and load generator CPU.
+Also printed: ``app_errors`` / ``floor_errors`` (non-200 responses and connection errors; the
+app's split into ``app_sat_errors`` and ``app_field_errors``), peak memory during the loads
+(``app_peak_rss_mb`` = sum of VmHWM of the gunicorn master and workers, ``floor_peak_rss_mb``,
+``loadgen_peak_rss_mb``; the peaks are reset after the logins, whose scrypt hashing is reported
+apart as ``app_login_peak_rss_mb``), server CPU per save and the load generator's own CPU.
+Progress and diagnostics go to stderr; stdout holds only the ``name: value`` lines.
 
 Targets (from the issue): ratio >= 0.6, field_p99_ms <= 25, lost = 0. Missing a target does not
 change the exit status; it is non-zero only when the benchmark itself could not run.
@@ -49,7 +52,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import importlib.util
 import json
+import math
 import os
 import random
 import re
@@ -99,8 +105,11 @@ FULL = Profile(
 )
 
 
+_T0 = time.monotonic()
+
+
 def log(message):
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
+    print(f"[bench {time.monotonic() - _T0:5.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -512,7 +521,13 @@ class Tablet:
         started = time.perf_counter()
         try:
             response = await self.conn.request(raw)
-        except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as error:
+        except (
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            TimeoutError,
+            ValueError,
+        ) as error:
             self.conn.close()
             self.stats.error(type(error).__name__)
             return None, time.perf_counter() - started
@@ -520,13 +535,15 @@ class Tablet:
         if response.status != 200:
             self.stats.error(str(response.status))
             if response.status == 409:
-                try:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
                     item.revision = response.json()["current"]["revision"]
-                except (ValueError, KeyError, TypeError):
-                    pass
+            return False, elapsed
+        try:
+            revision = response.json().get("revision")
+        except (ValueError, AttributeError):
+            self.stats.error("200 without JSON")
             return False, elapsed
         item.acked.append(client_id)
-        revision = response.json().get("revision")
         if isinstance(revision, int):
             item.revision = revision
         return True, elapsed
@@ -642,6 +659,17 @@ class Server:
             live.append(pid)
         return live
 
+    def reset_peaks(self):
+        """Start peak RSS afresh (Linux: 5 > /proc/<pid>/clear_refs); False if not allowed."""
+        done = True
+        for pid in self.pids():
+            try:
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+            except OSError:
+                done = False
+        self.peaks.clear()
+        return done
+
     def cpu_seconds(self):
         self.sample()
         return sum(self.cpu_ticks.values()) / os.sysconf("SC_CLK_TCK")
@@ -651,10 +679,8 @@ class Server:
 
     def terminate(self):
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
     def stop(self):
         if self.proc.poll() is None:
@@ -663,27 +689,23 @@ class Server:
                 self.proc.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 log(f"{self.label} server did not stop in {STOP_TIMEOUT:.0f} s; killing it")
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 self.proc.wait(timeout=STOP_TIMEOUT)
         self.log_file.close()
 
 
-def gunicorn_workers(env):
-    """Worker count the production config picks (so readiness waits for all of them)."""
-    code = "import inspect_app.gunicorn_conf as c; print(c.workers, c.threads)"
-    out = subprocess.run(
-        [venv_tool("python"), "-c", code],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout.split()
-    return int(out[0]), int(out[1])
+def gunicorn_workers():
+    """Workers and threads the production config picks (readiness waits for every worker).
+
+    The file is loaded on its own, not as inspect_app.gunicorn_conf, so that importing it does
+    not pull Flask into the load generator."""
+    spec = importlib.util.spec_from_file_location(
+        "_bench_gunicorn_conf", ROOT / "inspect_app" / "gunicorn_conf.py"
+    )
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    return int(conf.workers), int(conf.threads)
 
 
 # --------------------------------------------------------------------------------------------
@@ -706,7 +728,7 @@ class Target:
             Tablet(
                 self.server.port,
                 self.sessions[i % len(self.sessions)],
-                self.items[i :: count],
+                self.items[i::count],
                 self.stats,
                 random.Random(rng.random()),
             )
@@ -718,8 +740,8 @@ def percentile(values, q):
     if not values:
         return float("nan")
     ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered) + 0.5)) - 1))
-    return ordered[index]
+    rank = math.ceil(q / 100 * len(ordered))  # nearest rank
+    return ordered[min(len(ordered), max(1, rank)) - 1]
 
 
 async def saturation(target, profile):
@@ -857,7 +879,7 @@ async def bench(profile, tmp, results):
     with sqlite3.connect(floor_db) as db:
         db.execute("PRAGMA journal_mode=wal")
         db.execute(FLOOR_SCHEMA)
-    workers, threads = gunicorn_workers(app_env)
+    workers, threads = gunicorn_workers()
     log(f"gunicorn: {workers} workers x {threads} threads (inspect_app.gunicorn_conf)")
 
     servers = []
@@ -873,6 +895,10 @@ async def bench(profile, tmp, results):
         servers.append(floor)
         started = time.monotonic()
         run_checked([venv_tool("inspect-app"), "setup"], app_env, "inspect-app setup")
+        # setup wrote the secret key; the app's workers boot (they open no database connection
+        # until a request comes) while the benchmark's accounts and rounds are added.
+        app = Server("app", "inspect_app:create_app()", app_env, tmp / "app.log")
+        servers.append(app)
         work_file = tmp / "work.json"
         run_checked(
             [
@@ -891,9 +917,8 @@ async def bench(profile, tmp, results):
             f"database ready in {time.monotonic() - started:.1f} s: {len(work['accounts'])} "
             f"inspectors, {work['inspections']} inspections, {len(work['pairs'])} items"
         )
-        app = Server("app", "inspect_app:create_app()", app_env, tmp / "app.log")
-        servers.append(app)
         await asyncio.gather(app.wait_ready(workers), floor.wait_ready(workers))
+        log(f"servers ready after {time.monotonic() - started:.1f} s")
 
         login_stats = Stats()
         started = time.monotonic()
@@ -905,6 +930,12 @@ async def bench(profile, tmp, results):
 
         sessions = await asyncio.gather(*(one_login(u, p) for u, p in work["accounts"]))
         log(f"{len(sessions)} logins in {time.monotonic() - started:.1f} s")
+        # Logging in hashes with scrypt (32 MiB each): report that peak on its own, then measure
+        # the saves from a fresh peak.
+        login_peak = app.peak_rss_mb(app.sample())
+        peaks_reset = all([app.reset_peaks(), floor.reset_peaks()])
+        if not peaks_reset:
+            log("could not reset peak RSS; app_peak_rss_mb includes the logins")
         floor_session = Session({"inspect_session": "x" * 180}, "y" * 90)
 
         def items():
@@ -933,13 +964,21 @@ async def bench(profile, tmp, results):
         for target in (app_target, floor_target):
             live = target.server.sample()
             peaks[target.label] = target.server.peak_rss_mb(live)
+            each = ", ".join(
+                f"{pid}{'(master)' if pid == target.server.proc.pid else ''} "
+                f"{target.server.peaks.get(pid, 0) / 1024:.0f}"
+                for pid in sorted(live)
+            )
+            log(f"{target.label} peak RSS MB per process: {each}")
             restarted = len(set(target.server.peaks) - set(live))
             if restarted:
                 log(f"{target.label}: {restarted} processes exited during the run")
+        started = time.monotonic()
         for server in servers:
             server.terminate()
         for server in servers:
             server.stop()
+        log(f"servers stopped in {time.monotonic() - started:.1f} s")
 
         lost_app = lost_in_app(tmp / "bench.db", app_target.items)
         lost_floor = lost_in_floor(floor_db, floor_target.items)
@@ -972,6 +1011,7 @@ async def bench(profile, tmp, results):
                 "floor_cpu_ms_per_save": round(sat["floor"]["cpu_ms_per_save"], 2),
                 "app_peak_rss_mb": round(peaks["app"], 1),
                 "floor_peak_rss_mb": round(peaks["floor"], 1),
+                "app_login_peak_rss_mb": round(login_peak, 1),
                 "loadgen_sat_cpu_pct": round(
                     max(sat["app"]["loadgen_cpu_pct"], sat["floor"]["loadgen_cpu_pct"]), 1
                 ),

@@ -42,6 +42,8 @@ def from_environment():
         "SESSION_COOKIE_SECURE": os.environ.get("INSPECT_SECURE_COOKIES", "") == "1",
         "SESSION_COOKIE_NAME": "inspect_session",
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
+        # The cookie is rewritten only when the session changes (see auth.session.load_user).
+        "SESSION_REFRESH_EACH_REQUEST": False,
         # An inspector may spend an hour on one section of a visit without a request.
         "SESSION_IDLE_SECONDS": int(os.environ.get("INSPECT_SESSION_IDLE_SECONDS", 2 * 3600)),
         "MAX_CONTENT_LENGTH": 30 * 1024 * 1024,

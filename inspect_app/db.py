@@ -39,7 +39,20 @@ def open_database(url):
     """A peewee database for `url`: sqlite:///path or postgresql://user@host:port/name."""
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
-        return connect(url, pragmas=SQLITE_PRAGMAS, timeout=5)
+        # A pool keeps each thread's connection (pragmas set once, not per request), and
+        # BEGIN IMMEDIATE takes the write lock up front: a transaction that reads then writes
+        # would otherwise fail at once with "database is locked" when another process commits
+        # between its read and its write, instead of waiting out the busy timeout.
+        pooled = "sqlite+pool" + url[len(scheme) :]
+        return connect(
+            pooled,
+            pragmas=SQLITE_PRAGMAS,
+            timeout=5,
+            lock_type="IMMEDIATE",
+            max_connections=64,
+            stale_timeout=600,
+            check_same_thread=False,  # pooled: a connection moves between threads, one at a time
+        )
     if scheme in ("postgresql", "postgres"):
         # A pool, because a request opens and closes its connection: handing one back is free.
         pooled = "postgres+pool" + url[len(scheme) :]

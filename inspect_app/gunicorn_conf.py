@@ -10,6 +10,8 @@ worker_class = "gthread"
 workers = int(os.environ.get("WEB_WORKERS", multiprocessing.cpu_count() + 1))
 threads = int(os.environ.get("WEB_THREADS", 8))
 timeout = 60
+# Tablets save every few seconds: keep their connections open between saves.
+keepalive = 75
 graceful_timeout = 20
 accesslog = os.environ.get("ACCESS_LOG", "-")
 # Each worker opens its own connections after the fork.

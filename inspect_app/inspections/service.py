@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 
-from peewee import IntegrityError, fn
+from peewee import JOIN, IntegrityError, fn
 
 from inspect_app.db import database
 from inspect_app.errors import Conflict, NotFound, ValidationFailed
@@ -16,7 +16,10 @@ from inspect_app.models import (
     Inspection,
     InspectionEvent,
     Photo,
+    Round,
     SaveReceipt,
+    Team,
+    Unit,
     now,
 )
 
@@ -355,7 +358,17 @@ def reopen(inspection, *, by, reason):
 
 
 def get_inspection(inspection_id):
-    inspection = Inspection.get_or_none(Inspection.id == inspection_id)
+    """The inspection with its round, unit and team, in one query (the autosave path uses all)."""
+    inspection = (
+        Inspection.select(Inspection, Round, Unit, Team)
+        .join(Round)
+        .switch(Inspection)
+        .join(Unit)
+        .switch(Inspection)
+        .join(Team, JOIN.LEFT_OUTER)
+        .where(Inspection.id == inspection_id)
+        .first()
+    )
     if inspection is None:
         raise NotFound("该检查不存在")
     return inspection
