@@ -57,6 +57,7 @@ def _migrated(db):
     db.connect(reuse_if_open=True)
     migrate(db)
     db.close()
+    db.close_all()  # really closed (pooled), so SQLite checkpoints its WAL into the file we copy
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +73,6 @@ def postgres_template(postgres):
     postgres.admin("CREATE DATABASE inspect_template")
     db = open_database(postgres.url("inspect_template"))
     _migrated(db)
-    db.close_all()
     return "inspect_template"
 
 

@@ -22,6 +22,7 @@ ROLE_RULES = {
 
 
 def _on_team(user, inspection):
+    from inspect_app.db import first
     from inspect_app.models import TeamMember
 
     team = inspection.team
@@ -29,9 +30,14 @@ def _on_team(user, inspection):
         return False
     if team.leader_id == user.id:
         return True
-    return (
-        TeamMember.select().where(TeamMember.team == team.id, TeamMember.user == user.id).exists()
+    membership = first(
+        TeamMember,
+        "team_membership",
+        lambda: TeamMember.select(TeamMember.id).where(TeamMember.team == 0, TeamMember.user == 0),
+        team.id,
+        user.id,
     )
+    return membership is not None
 
 
 def _published_to_unit(user, inspection):

@@ -4,6 +4,7 @@ import time
 
 from flask import current_app, g, session
 
+from inspect_app.db import first
 from inspect_app.models import User
 
 
@@ -30,7 +31,7 @@ def load_user():
     idle = current - session.get("seen", 0)
     age = current - session.get("started", 0)
     config = current_app.config
-    user = User.get_or_none(User.id == uid)
+    user = first(User, "user_by_id", lambda: User.select().where(User.id == 0), uid)
     if (
         idle > config["SESSION_IDLE_SECONDS"]
         or age > config["PERMANENT_SESSION_LIFETIME"].total_seconds()

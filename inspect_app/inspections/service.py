@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from peewee import JOIN, IntegrityError, fn
 
-from inspect_app.db import database
+from inspect_app.db import database, first
 from inspect_app.errors import Conflict, NotFound, ValidationFailed
 from inspect_app.inspections import scoring
 from inspect_app.models import (
@@ -110,7 +110,7 @@ def save_answer(inspection, code, form, *, by, client_id, base_revision):
     client_id = (client_id or "").strip()
     if not 8 <= len(client_id) <= 64:
         raise ValidationFailed("保存请求缺少有效的标识（client_id），请刷新页面后重试")
-    receipt = SaveReceipt.get_or_none(SaveReceipt.client_id == client_id)
+    receipt = _receipt(client_id)
     if receipt is not None:
         answer = Answer.get_by_id(receipt.answer_id)
         if answer.inspection_id != inspection.id or answer.item_code != code:
@@ -132,9 +132,7 @@ def save_answer(inspection, code, form, *, by, client_id, base_revision):
     evaluation = scoring.evaluate(spec, value)
     try:
         with database.atomic():
-            answer = Answer.get_or_none(
-                Answer.inspection == inspection.id, Answer.item_code == code
-            )
+            answer = _answer_of(inspection, code)
             current = answer.revision if answer else 0
             if current != base:
                 raise AnswerConflict(spec, answer)
@@ -169,13 +167,44 @@ def save_answer(inspection, code, form, *, by, client_id, base_revision):
                 inspection.status = "in_progress"
     except IntegrityError:
         # Two first saves of one item at once (unique answer), or the same client_id twice.
-        existing = SaveReceipt.get_or_none(SaveReceipt.client_id == client_id)
+        existing = _receipt(client_id)
         if existing is not None:
             return SaveResult(Answer.get_by_id(existing.answer_id), existing.revision, True)
         raise AnswerConflict(
             spec, Answer.get_or_none(Answer.inspection == inspection.id, Answer.item_code == code)
         ) from None
     return SaveResult(answer, answer.revision, False)
+
+
+def _answer_of(inspection, code):
+    return first(
+        Answer,
+        "answer_of_item",
+        lambda: Answer.select().where(Answer.inspection == 0, Answer.item_code == ""),
+        inspection.id,
+        code,
+    )
+
+
+def _receipt(client_id):
+    return first(
+        SaveReceipt,
+        "receipt_by_client_id",
+        lambda: SaveReceipt.select().where(SaveReceipt.client_id == ""),
+        client_id,
+    )
+
+
+def answered_count(inspection):
+    row = first(
+        Answer,
+        "answered_count",
+        lambda: Answer.select(fn.COUNT(Answer.id).alias("n")).where(
+            Answer.inspection == 0, Answer.value.is_null(False)
+        ),
+        inspection.id,
+    )
+    return row.n
 
 
 class AnswerConflict(Conflict):
@@ -358,7 +387,7 @@ def reopen(inspection, *, by, reason):
 
 
 def get_inspection(inspection_id):
-    """The inspection with its round, unit and team, in one query (the autosave path uses all)."""
+    """The inspection with its round, unit and team, in one query."""
     inspection = (
         Inspection.select(Inspection, Round, Unit, Team)
         .join(Round)
@@ -372,6 +401,36 @@ def get_inspection(inspection_id):
     if inspection is None:
         raise NotFound("该检查不存在")
     return inspection
+
+
+def get_inspection_to_fill(inspection_id):
+    """The autosave path's inspection: its row plus just what the rules read of round, unit, team.
+
+    The related objects carry only those fields (checklist version; unit type; team leader).
+    """
+    row = first(
+        Inspection,
+        "inspection_to_fill",
+        lambda: Inspection.select(
+            Inspection,
+            Round.checklist_version.alias("version_id"),
+            Unit.type.alias("unit_type"),
+            Team.leader.alias("team_leader_id"),
+        )
+        .join(Round)
+        .switch(Inspection)
+        .join(Unit)
+        .switch(Inspection)
+        .join(Team, JOIN.LEFT_OUTER)
+        .where(Inspection.id == 0),
+        inspection_id,
+    )
+    if row is None:
+        raise NotFound("该检查不存在")
+    row.round = Round(id=row.round_id, checklist_version=row.version_id)
+    row.unit = Unit(id=row.unit_id, type=row.unit_type)
+    row.team = Team(id=row.team_id, leader=row.team_leader_id) if row.team_id else None
+    return row
 
 
 def timeline(inspection):

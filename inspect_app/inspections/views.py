@@ -58,7 +58,7 @@ def record(inspection_id):
 
 
 def _fill_target(inspection_id):
-    inspection = service.get_inspection(inspection_id)
+    inspection = service.get_inspection_to_fill(inspection_id)
     authorize("inspection.fill", inspection)
     return inspection
 
@@ -100,11 +100,7 @@ def save_answer(inspection_id, code):
             url_for("inspections.show", inspection_id=inspection.id, _anchor=f"item-{code}"),
             code=303,
         )
-    answered = (
-        service.Answer.select()
-        .where(service.Answer.inspection == inspection.id, service.Answer.value.is_null(False))
-        .count()
-    )
+    answered = service.answered_count(inspection)
     return jsonify(
         revision=result.revision,
         replayed=result.replayed,
@@ -193,7 +189,8 @@ def photo(photo_id, size=None):
 @bp.post("/inspections/<int:inspection_id>/submit")
 @requires("inspection.fill")
 def submit(inspection_id):
-    inspection = _fill_target(inspection_id)
+    inspection = service.get_inspection(inspection_id)
+    authorize("inspection.fill", inspection)
     try:
         service.submit(inspection, by=g.user)
     except Incomplete as incomplete:
