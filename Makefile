@@ -31,7 +31,7 @@ define ensure_packages
 	fi
 endef
 
-.PHONY: run test lint system-packages test-packages packages python-check clean
+.PHONY: run test lint bench system-packages test-packages packages python-check clean
 
 run: system-packages $(VENV)/.installed
 	$(BIN)/inspect-app setup
@@ -44,6 +44,9 @@ test: system-packages test-packages $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check inspect_app tests $(wildcard bench)
 	$(BIN)/ruff format --check inspect_app tests $(wildcard bench)
+
+bench: system-packages $(VENV)/.installed
+	$(BIN)/python bench/autosave.py --quick
 
 python-check:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "需要 Python 3.11 或更高版本（当前：$$($(PYTHON) --version 2>&1)）" >&2; exit 1; }

@@ -70,7 +70,7 @@ def first(model, name, build, *params):
     queries every autosave makes are compiled once (`build()` with placeholder values) and then
     run with `params` in the order the placeholders appear.
     """
-    key = (name, id(database.obj))
+    key = (name, type(database.obj))  # the SQL text depends only on the dialect
     sql = _compiled_sql.get(key)
     if sql is None:
         sql = _compiled_sql[key] = build().sql()[0]
