@@ -37,6 +37,7 @@ def create_app(overrides=None):
     from inspect_app.home import bp as home_bp
     from inspect_app.inspections.views import bp as inspections_bp
     from inspect_app.orgs.views import bp as orgs_bp
+    from inspect_app.rectification.views import bp as tasks_bp
     from inspect_app.rounds.views import bp as rounds_bp
     from inspect_app.users.views import bp as users_bp
 
@@ -48,6 +49,7 @@ def create_app(overrides=None):
         checklists_bp,
         rounds_bp,
         inspections_bp,
+        tasks_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -250,3 +250,71 @@ ALL_MODELS += [
     FindingPhoto,
     InspectionEvent,
 ]
+
+
+class Task(BaseModel):
+    """A 整改任务: one or more findings, the unit that must fix them, measures and a deadline."""
+
+    round = ForeignKeyField(Round, backref="tasks", on_delete="RESTRICT")
+    lead_unit = ForeignKeyField(Unit, backref="tasks", on_delete="RESTRICT")
+    title = CharField(max_length=200)
+    measures = TextField()
+    responsible_person = CharField(max_length=32)  # 整改责任人
+    deadline = DateField()
+    severity = CharField(max_length=8)
+    status = CharField(max_length=16, default="assigned", index=True)
+    sent_back_count = IntegerField(default=0)
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    created_at = DateTimeField(default=now)
+    closed_at = DateTimeField(null=True)
+
+
+class TaskCoUnit(BaseModel):
+    task = ForeignKeyField(Task, backref="co_units", on_delete="CASCADE")
+    unit = ForeignKeyField(Unit, on_delete="RESTRICT", backref="+")
+
+    class Meta:
+        indexes = ((("task", "unit"), True),)
+
+
+class TaskFinding(BaseModel):
+    task = ForeignKeyField(Task, backref="finding_links", on_delete="CASCADE")
+    finding = ForeignKeyField(Finding, unique=True, on_delete="RESTRICT", backref="task_links")
+
+
+class TaskEvent(BaseModel):
+    """Append-only trail: every change to a task, who, when, from → to, why, with what files."""
+
+    task = ForeignKeyField(Task, backref="events", on_delete="CASCADE")
+    at = DateTimeField(default=now)
+    actor = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    action = CharField(max_length=24)
+    from_status = CharField(max_length=16)
+    to_status = CharField(max_length=16)
+    text = TextField(default="")
+    detail = JSONField(null=True)
+
+
+class TaskFile(BaseModel):
+    task = ForeignKeyField(Task, backref="files", on_delete="CASCADE")
+    event = ForeignKeyField(TaskEvent, backref="files", on_delete="CASCADE")
+    file_name = CharField(max_length=100)
+    original_name = CharField(max_length=200)
+    kind = CharField(max_length=8)  # image, pdf, word
+    size = IntegerField()
+    sha256 = CharField(max_length=64)
+
+
+class ExtensionRequest(BaseModel):
+    task = ForeignKeyField(Task, backref="extensions", on_delete="CASCADE")
+    requested_deadline = DateField()
+    reason = TextField()
+    status = CharField(max_length=12, default="pending")  # pending, granted, refused
+    requested_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    requested_at = DateTimeField(default=now)
+    decided_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    decided_at = DateTimeField(null=True)
+    decision_note = TextField(default="")
+
+
+ALL_MODELS += [Task, TaskCoUnit, TaskFinding, TaskEvent, TaskFile, ExtensionRequest]

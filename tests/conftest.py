@@ -161,7 +161,15 @@ class Client:
         )
         if csrf and "csrf_token" not in data:
             data["csrf_token"] = self.token()
-        response = self.http.post(url, data=data, **kwargs)
+        from werkzeug.test import EnvironBuilder
+
+        builder = EnvironBuilder(path=url, method="POST", data=data, **kwargs)
+        environ = builder.get_environ()
+        try:
+            response = self.http.open(environ)
+        finally:
+            environ["wsgi.input"].close()  # werkzeug spools large bodies to a temporary file
+            builder.close()
         if url in ("/login", "/logout"):
             self._token = None  # a new session has a new token
         return response

@@ -115,3 +115,43 @@ def scored_inspection(app, demo, checklists_loaded):
 
 def checklist_id(slug):
     return Checklist.get(Checklist.slug == slug).id
+
+
+@pytest.fixture
+def fixed_today(monkeypatch):
+    """Rectification reads 'today' from workdays.today(): pin it inside the calendar's data."""
+    from datetime import date
+
+    from inspect_app.rectification import workdays
+
+    day = date(2026, 11, 23)
+    monkeypatch.setattr(workdays, "today", lambda: day)
+    return day
+
+
+@pytest.fixture
+def published_round(app, demo, checklists_loaded, fixed_today):
+    """A published 暗访 round whose 和平社区 inspection has three confirmed findings."""
+    from inspect_app.findings.service import add_adhoc
+    from inspect_app.inspections import service as inspections
+    from inspect_app.models import Finding, User
+
+    round_ = make_round(demo, units=("QH-DF-HP",))
+    inspection = Inspection.get(Inspection.round == round_.id)
+    leader = User.get(User.username == "zuzhang")
+    for text in (
+        "党员活动室未悬挂党旗和入党誓词",
+        "近6个月支委会记录缺失3次",
+        "党费收缴台账未按月登记",
+    ):
+        add_adhoc(
+            inspection,
+            {"description": text, "severity": "一般", "deadline_days": "10", "measure": "限期补齐"},
+            by=leader,
+        )
+    Inspection.update(status="approved").where(Inspection.id == inspection.id).execute()
+    inspection = Inspection.get_by_id(inspection.id)
+    inspections.sign_off(inspection, by=User.get(User.username == "duchaban"))
+    rounds.publish(round_, by=User.get(User.username == "duchaban"))
+    assert Finding.select().where(Finding.status == "confirmed").count() == 3
+    return round_

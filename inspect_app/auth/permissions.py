@@ -18,6 +18,8 @@ ROLE_RULES = {
     "round.publish": {"admin", "supervisor"},
     "inspection.sign_off": {"supervisor", "leader"},
     "inspection.reopen": {"supervisor", "leader"},
+    "task.list": STAFF | UNIT_ROLES,  # unit users' lists hold only their own unit's tasks
+    "task.assign": {"supervisor"},
 }
 
 
@@ -49,6 +51,18 @@ def _published_to_unit(user, inspection):
     )
 
 
+def _unit_of_task(user, task):
+    from inspect_app.models import TaskCoUnit
+
+    if user.unit_id == task.lead_unit_id:
+        return True
+    return (
+        TaskCoUnit.select()
+        .where(TaskCoUnit.task == task.id, TaskCoUnit.unit == user.unit_id)
+        .exists()
+    )
+
+
 # action -> (roles that may reach some object, the test for one object).
 OBJECT_RULES = {
     "unit.view": (
@@ -66,6 +80,14 @@ OBJECT_RULES = {
             user.role == "supervisor"
             or (inspection.team is not None and inspection.team.leader_id == user.id)
         ),
+    ),
+    "task.view": (
+        STAFF | UNIT_ROLES,
+        lambda user, task: user.role in STAFF or _unit_of_task(user, task),
+    ),
+    "task.act": (
+        UNIT_ROLES | {"supervisor"},
+        lambda user, task: user.role == "supervisor" or user.unit_id == task.lead_unit_id,
     ),
     "finding.edit": (
         TEAM_ROLES | {"supervisor"},
