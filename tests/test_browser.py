@@ -281,3 +281,69 @@ def test_supervisor_plans_a_round_and_forms_a_team_on_a_tablet(tablet, live_serv
         == 5
     )
     shot(page, "09-round-page-1024x768", db_kind)
+
+
+def test_unit_reports_progress_with_a_photo_and_the_supervisor_sends_back_then_closes(
+    browser, live_server, published_round, db_kind, tmp_path
+):
+    from werkzeug.datastructures import MultiDict
+
+    from inspect_app.models import Finding, Task, User
+    from inspect_app.rectification import service
+    from tests.inspection_fixtures import jpeg_bytes
+
+    findings = MultiDict([("finding_ids", str(f.id)) for f in Finding.select().where(Finding.status == "confirmed")])
+    task = service.create_task(published_round, findings, by=User.get(User.username == "duchaban"))
+    photo = tmp_path / "整改后.jpg"
+    photo.write_bytes(jpeg_bytes((1200, 900), (30, 160, 30)))
+
+    def as_user(username, viewport=(1024, 768)):
+        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, locale="zh-CN", has_touch=True)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        sign_in(page, live_server, username)
+        page.goto(f"{live_server}/tasks/{task.id}")
+        return context, page
+
+    def press(page, label):
+        page.click(f"button:has-text('{label}')")
+        page.wait_for_selector(".flash-success")
+
+    context, page = as_user("hp-lianluo", (768, 1024))
+    press(page, "签收")
+    page.fill("textarea[name=text]", "已在党员活动室悬挂党旗和入党誓词，补齐支委会记录")
+    page.set_input_files("input[name=files]", str(photo))
+    press(page, "报告整改进展")
+    assert page.is_visible("a.file-link:has-text('整改后.jpg')")
+    press(page, "提交单位审核")
+    shot(page, "10-task-unit-submitted-768x1024", db_kind)
+    context.close()
+
+    context, page = as_user("hp-fuzeren")
+    press(page, "单位负责人审核通过")
+    context.close()
+
+    context, page = as_user("duchaban")
+    page.fill("form:has(button:has-text('退回重新整改')) input[name=text]", "照片未体现入党誓词，请补充")
+    page.locator("button:has-text('退回重新整改')").click()
+    page.wait_for_selector(".flash-success")
+    context.close()
+
+    context, page = as_user("hp-lianluo")
+    assert page.is_visible("text=督查办退回：照片未体现入党誓词，请补充")
+    page.fill("textarea[name=text]", "补拍入党誓词照片")
+    page.set_input_files("input[name=files]", str(photo))
+    press(page, "报告整改进展")
+    press(page, "提交单位审核")
+    context.close()
+    context, page = as_user("hp-fuzeren")
+    press(page, "单位负责人审核通过")
+    context.close()
+
+    context, page = as_user("duchaban")
+    press(page, "核验销号")
+    assert page.inner_text(".page-head .status") == "已销号"
+    shot(page, "11-task-closed-1024x768", db_kind)
+    context.close()
+    task = Task.get_by_id(task.id)
+    assert task.status == "closed" and task.sent_back_count == 1
