@@ -25,6 +25,31 @@ def _secret_key(instance):
     return key_file.read_text().strip()
 
 
+def _escalation_ladder():
+    """The ladder from INSPECT_ESCALATION_FILE (YAML list of steps), or None for the default."""
+    path = os.environ.get("INSPECT_ESCALATION_FILE")
+    if not path:
+        return None
+    import yaml
+
+    steps = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if (
+        not isinstance(steps, list)
+        or not steps
+        or not all(
+            isinstance(s, dict)
+            and s.get("code")
+            and s.get("label")
+            and (s.get("overdue_days") or s.get("sent_back"))
+            for s in steps
+        )
+    ):
+        raise SystemExit(
+            f"{path}: 问责阶梯应为列表，每一级须有 code、label，以及 overdue_days 或 sent_back"
+        )
+    return steps
+
+
 def from_environment():
     instance = instance_path()
     return {
@@ -47,6 +72,7 @@ def from_environment():
         # An inspector may spend an hour on one section of a visit without a request.
         "SESSION_IDLE_SECONDS": int(os.environ.get("INSPECT_SESSION_IDLE_SECONDS", 2 * 3600)),
         "MAX_CONTENT_LENGTH": 30 * 1024 * 1024,
+        "ESCALATION_LADDER": _escalation_ladder(),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "WTF_CSRF_SSL_STRICT": False,  # intranet deployments often run plain HTTP behind a proxy
     }

@@ -318,3 +318,18 @@ class ExtensionRequest(BaseModel):
 
 
 ALL_MODELS += [Task, TaskCoUnit, TaskFinding, TaskEvent, TaskFile, ExtensionRequest]
+
+
+class EscalationDecision(BaseModel):
+    """A supervisor's recorded decision on an escalation step (催办 … 问责建议) for a task."""
+
+    task = ForeignKeyField(Task, backref="escalations", on_delete="CASCADE")
+    level = CharField(max_length=24)
+    rank = IntegerField()  # position on the ladder when decided
+    applied = BooleanField()  # False: considered and not applied, with a reason
+    note = TextField(default="")
+    decided_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    decided_at = DateTimeField(default=now)
+
+
+ALL_MODELS += [EscalationDecision]

@@ -82,6 +82,8 @@ EXPECTED = {
     "tasks.act": {"supervisor"},
     "tasks.request_extension": set(),  # only the lead unit's own users
     "tasks.decide_extension": {"supervisor"},
+    "tasks.escalations": STAFF,
+    "tasks.decide_escalation": {"supervisor"},
 }
 
 

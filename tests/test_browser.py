@@ -292,13 +292,17 @@ def test_unit_reports_progress_with_a_photo_and_the_supervisor_sends_back_then_c
     from inspect_app.rectification import service
     from tests.inspection_fixtures import jpeg_bytes
 
-    findings = MultiDict([("finding_ids", str(f.id)) for f in Finding.select().where(Finding.status == "confirmed")])
+    findings = MultiDict(
+        [("finding_ids", str(f.id)) for f in Finding.select().where(Finding.status == "confirmed")]
+    )
     task = service.create_task(published_round, findings, by=User.get(User.username == "duchaban"))
     photo = tmp_path / "整改后.jpg"
     photo.write_bytes(jpeg_bytes((1200, 900), (30, 160, 30)))
 
     def as_user(username, viewport=(1024, 768)):
-        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, locale="zh-CN", has_touch=True)
+        context = browser.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]}, locale="zh-CN", has_touch=True
+        )
         page = context.new_page()
         page.set_default_timeout(10_000)
         sign_in(page, live_server, username)
@@ -324,7 +328,9 @@ def test_unit_reports_progress_with_a_photo_and_the_supervisor_sends_back_then_c
     context.close()
 
     context, page = as_user("duchaban")
-    page.fill("form:has(button:has-text('退回重新整改')) input[name=text]", "照片未体现入党誓词，请补充")
+    page.fill(
+        "form:has(button:has-text('退回重新整改')) input[name=text]", "照片未体现入党誓词，请补充"
+    )
     page.locator("button:has-text('退回重新整改')").click()
     page.wait_for_selector(".flash-success")
     context.close()

@@ -20,6 +20,7 @@ ROLE_RULES = {
     "inspection.reopen": {"supervisor", "leader"},
     "task.list": STAFF | UNIT_ROLES,  # unit users' lists hold only their own unit's tasks
     "task.assign": {"supervisor"},
+    "escalation.view": STAFF,
 }
 
 

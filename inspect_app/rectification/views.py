@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, flash, g, redirect, request, send_file
 from inspect_app.auth.access import authorize, requires
 from inspect_app.errors import NotFound, ServiceError
 from inspect_app.models import ExtensionRequest, TaskEvent, Unit
-from inspect_app.rectification import files, ledger, service
+from inspect_app.rectification import escalation, files, ledger, service
 from inspect_app.rounds.service import all_rounds, get_round
 from inspect_app.vocab import SEVERITIES
 from inspect_app.web import render
@@ -100,6 +100,7 @@ def _task(task_id, action):
 
 
 def _page(task, status=200, error=None):
+    steps = escalation.ladder(current_app.config)
     return render(
         "tasks/show.html",
         status=status,
@@ -114,6 +115,50 @@ def _page(task, status=200, error=None):
         light=service.light(task),
         days_left=service.days_left(task),
         may_extend=service.may_act(g.user, task, "unit") and task.status in service.OPEN,
+        suggestion=escalation.suggestion(steps, task)
+        if g.user.role not in ("unit_liaison", "unit_head")
+        else None,
+        decisions=list(task.escalations),
+        steps={s.code: s for s in steps},
+    )
+
+
+@bp.get("/tasks/escalations")
+@requires("escalation.view")
+def escalations():
+    steps = escalation.ladder(current_app.config)
+    tasks = escalation.open_and_late(service.visible_tasks(g.user))
+    return render(
+        "tasks/escalations.html",
+        pending=escalation.pending(steps, tasks),
+        steps=steps,
+        overdue_days=escalation.overdue_days,
+        status_labels=service.STATUS_LABELS,
+    )
+
+
+@bp.post("/tasks/<int:task_id>/escalations")
+@requires("task.assign")
+def decide_escalation(task_id):
+    task = service.get_task(task_id)
+    steps = escalation.ladder(current_app.config)
+    try:
+        escalation.decide(
+            steps,
+            task,
+            request.form.get("level"),
+            by=g.user,
+            applied=request.form.get("decision") == "apply",
+            note=request.form.get("note"),
+        )
+    except ServiceError as error:
+        if error.status == 403:
+            raise
+        return _page(task, status=error.status, error=error.message)
+    flash("问责处理决定已记录", "success")
+    target = request.form.get("back") == "list"
+    return redirect(
+        url_for("tasks.escalations") if target else url_for("tasks.show", task_id=task.id), code=303
     )
 
 
