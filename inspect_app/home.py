@@ -6,6 +6,7 @@ from inspect_app.auth.access import requires
 from inspect_app.auth.permissions import SIGNED_IN
 from inspect_app.inspections.service import STATUS_LABELS
 from inspect_app.models import Checklist, Round, Unit, User
+from inspect_app.rectification import notices
 from inspect_app.rounds.service import my_inspections, unit_view
 from inspect_app.vocab import UNIT_ROLES
 from inspect_app.web import render
@@ -18,7 +19,14 @@ bp = Blueprint("home", __name__)
 def index():
     if g.user.role in UNIT_ROLES:
         upcoming, results = unit_view(g.user)
-        return render("home.html", upcoming=upcoming, results=results, status_labels=STATUS_LABELS)
+        return render(
+            "home.html",
+            upcoming=upcoming,
+            results=results,
+            status_labels=STATUS_LABELS,
+            unread=notices.unread(g.user),
+            warnings=notices.warnings(g.user),
+        )
     stats = {
         "units": Unit.select().where(Unit.is_active == True).count(),
         "checklists": Checklist.select().count(),

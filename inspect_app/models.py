@@ -333,3 +333,17 @@ class EscalationDecision(BaseModel):
 
 
 ALL_MODELS += [EscalationDecision]
+
+
+class Notice(BaseModel):
+    """An in-app notice for one user (new task, sent back, awaiting verification, …)."""
+
+    user = ForeignKeyField(User, backref="notices", on_delete="CASCADE")
+    task = ForeignKeyField(Task, null=True, on_delete="CASCADE", backref="+")
+    kind = CharField(max_length=24)
+    text = TextField()
+    created_at = DateTimeField(default=now, index=True)
+    read_at = DateTimeField(null=True)
+
+
+ALL_MODELS += [Notice]

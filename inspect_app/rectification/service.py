@@ -23,7 +23,7 @@ from inspect_app.models import (
     Unit,
     now,
 )
-from inspect_app.rectification import workdays
+from inspect_app.rectification import notices, workdays
 from inspect_app.vocab import SEVERITIES, UNIT_ROLES
 
 STATUS_LABELS = {
@@ -135,7 +135,19 @@ def act(task, action, *, by, text=""):
             to_status=transition.target,
             text=text,
         )
+        _notify(task, action, text)
     return Task.get_by_id(task.id), event
+
+
+def _notify(task, action, text):
+    if action == "send_back":
+        notices.to_unit(task, "sent_back", f"整改任务“{task.title}”被督查办退回：{text}")
+    elif action == "close":
+        notices.to_unit(task, "closed", f"整改任务“{task.title}”已核验销号")
+    elif action == "unit_approve":
+        notices.to_supervisors(
+            task, "to_verify", f"{task.lead_unit.name}提交了整改任务“{task.title}”，待核验"
+        )
 
 
 def report_progress(task, text, uploads, *, by, upload_folder):
@@ -251,6 +263,9 @@ def create_task(round_, data, *, by):
             text=f"交办 {len(findings)} 个问题",
             detail={"deadline": deadline.isoformat()},
         )
+        notices.to_unit(
+            task, "new_task", f"新的整改任务“{task.title}”，整改时限 {deadline.isoformat()}，请签收"
+        )
     return task
 
 
@@ -318,6 +333,12 @@ def decide_extension(request, *, by, grant, note=""):
             text=note,
             detail=detail,
         )
+        verdict = (
+            f"同意延期至 {request.requested_deadline.isoformat()}"
+            if grant
+            else f"不同意延期：{note}"
+        )
+        notices.to_unit(task, "extension", f"整改任务“{task.title}”的延期申请：{verdict}")
     return Task.get_by_id(task.id)
 
 

@@ -3,9 +3,10 @@ from datetime import date
 from flask import Blueprint, current_app, flash, g, redirect, request, send_file, url_for
 
 from inspect_app.auth.access import authorize, requires
+from inspect_app.auth.permissions import SIGNED_IN
 from inspect_app.errors import NotFound, ServiceError
 from inspect_app.models import ExtensionRequest, TaskEvent, Unit
-from inspect_app.rectification import escalation, files, ledger, service
+from inspect_app.rectification import escalation, files, ledger, notices, service
 from inspect_app.rounds.service import all_rounds, get_round
 from inspect_app.vocab import SEVERITIES
 from inspect_app.web import render
@@ -243,3 +244,21 @@ def download(task_id, file_id):
         download_name=row.original_name,
         max_age=0,
     )
+
+
+@bp.get("/notices")
+@requires(SIGNED_IN)
+def notice_list():
+    return render(
+        "tasks/notices.html",
+        notices=notices.recent(g.user),
+        warnings=notices.warnings(g.user),
+        days_left=service.days_left,
+    )
+
+
+@bp.post("/notices/read")
+@requires(SIGNED_IN)
+def read_notices():
+    notices.mark_all_read(g.user)
+    return redirect(url_for("tasks.notice_list"), code=303)
