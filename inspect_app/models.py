@@ -267,6 +267,7 @@ class Task(BaseModel):
     created_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
     created_at = DateTimeField(default=now)
     closed_at = DateTimeField(null=True)
+    is_repeat = BooleanField(default=False)  # relapsed at a 回访 after 销号 (反弹)
 
 
 class TaskCoUnit(BaseModel):

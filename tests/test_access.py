@@ -84,6 +84,7 @@ EXPECTED = {
     "tasks.decide_extension": {"supervisor"},
     "tasks.escalations": STAFF,
     "tasks.decide_escalation": {"supervisor"},
+    "tasks.revisit": {"supervisor"},
     "tasks.notice_list": SIGNED_IN,
     "tasks.read_notices": SIGNED_IN,
 }

@@ -244,3 +244,34 @@ def test_notices_reach_the_right_people_and_show_as_a_badge(login, published_rou
     assert "临期" in liaison.get("/").get_data(as_text=True)
     monkeypatch.setattr(workdays, "today", lambda: date(2026, 12, 8))
     assert "逾期" in liaison.get("/notices").get_data(as_text=True)
+
+
+def test_revisit_after_closing_reopens_a_relapse_as_a_repeat(login, published_round):
+    supervisor, liaison, head = login("duchaban"), login("hp-lianluo"), login("hp-fuzeren")
+    create(supervisor, published_round)
+    task = Task.get()
+    for client, action, text in (
+        (liaison, "acknowledge", ""),
+        (liaison, "report", "已整改"),
+        (liaison, "submit", ""),
+        (head, "unit_approve", ""),
+        (supervisor, "close", ""),
+    ):
+        assert act(client, task, action, text).status_code == 303, action
+    assert supervisor.post(f"/tasks/{task.id}/revisit", {"note": ""}).status_code == 422
+    assert liaison.post(f"/tasks/{task.id}/revisit", {"note": "x"}).status_code == 403
+    assert (
+        supervisor.post(f"/tasks/{task.id}/revisit", {"note": "12月回访，台账规范"}).status_code
+        == 303
+    )
+    assert Task.get_by_id(task.id).status == "closed"
+    first = service.findings_of([task])[task.id][0]
+    response = supervisor.post(
+        f"/tasks/{task.id}/revisit",
+        MultiDict([("note", "党旗被撤下"), ("relapsed", str(first.id))]),
+    )
+    assert response.status_code == 303
+    task = Task.get_by_id(task.id)
+    assert task.status == "in_progress" and task.is_repeat and task.closed_at is None
+    assert service.replay(task) == ("in_progress", task.deadline)
+    assert "反弹（重复问题）" in liaison.get(f"/tasks/{task.id}").get_data(as_text=True)

@@ -269,6 +269,50 @@ def create_task(round_, data, *, by):
     return task
 
 
+def revisit(task, data, *, by):
+    """回访 after 销号: re-check the task's findings; any still present reopens it as a repeat."""
+    if by.role != SUPERVISOR:
+        raise Forbidden("只有督查办可以登记回访结果")
+    if task.status != "closed":
+        raise Conflict("只有已销号的任务才能回访")
+    note = (data.get("note") or "").strip()
+    if not note:
+        raise ValidationFailed("请填写回访情况", fields={"note": "请填写回访情况"})
+    finding_ids = {f.id for f in findings_of([task]).get(task.id, [])}
+    relapsed = sorted({int(i) for i in data.getlist("relapsed") if str(i).isdigit()} & finding_ids)
+    with database.atomic():
+        if relapsed:
+            changed = (
+                Task.update(status="in_progress", is_repeat=True, closed_at=None)
+                .where(Task.id == task.id, Task.status == "closed")
+                .execute()
+            )
+            if not changed:
+                raise Conflict("任务状态刚被他人改变，请刷新后重试")
+            _record(
+                task,
+                by=by,
+                action="relapse",
+                from_status="closed",
+                to_status="in_progress",
+                text=note,
+                detail={"relapsed_findings": relapsed},
+            )
+            notices.to_unit(
+                task, "relapse", f"整改任务“{task.title}”回访发现问题反弹，已重新交办：{note}"
+            )
+        else:
+            _record(
+                task,
+                by=by,
+                action="revisit_ok",
+                from_status="closed",
+                to_status="closed",
+                text=note,
+            )
+    return Task.get_by_id(task.id)
+
+
 def request_extension(task, data, *, by):
     if not may_act(by, task, "unit"):
         raise Forbidden("只有主办单位可以申请延期")

@@ -232,6 +232,25 @@ def decide_extension(task_id, request_id):
     return redirect(url_for("tasks.show", task_id=task.id), code=303)
 
 
+@bp.post("/tasks/<int:task_id>/revisit")
+@requires("task.assign")
+def revisit(task_id):
+    task = service.get_task(task_id)
+    try:
+        task = service.revisit(task, request.form, by=g.user)
+    except ServiceError as error:
+        if error.status == 403:
+            raise
+        return _page(task, status=error.status, error=error.message)
+    flash(
+        "回访发现问题反弹，任务已重新交办并标为重复问题"
+        if task.is_repeat and task.status != "closed"
+        else "回访情况已记录：整改成效巩固",
+        "success",
+    )
+    return redirect(url_for("tasks.show", task_id=task.id), code=303)
+
+
 @bp.get("/tasks/<int:task_id>/files/<int:file_id>")
 @requires("task.view")
 def download(task_id, file_id):
