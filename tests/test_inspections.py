@@ -485,6 +485,24 @@ def test_team_edits_merges_dismisses_and_adds_findings(login, inspection):
         .count()
         == 1
     )
+    # Every hand change is in the finding's trail, shown on the page.
+    from inspect_app.models import AuditEvent
+
+    trail = [
+        e.action
+        for e in AuditEvent.select()
+        .where(AuditEvent.object_type == "finding")
+        .order_by(AuditEvent.id)
+    ]
+    assert trail == [
+        "finding.update",
+        "finding.dismiss",
+        "finding.merge",
+        "finding.merged",
+        "finding.create",
+    ]
+    page = inspector.get(f"/inspections/{inspection.id}").get_data(as_text=True)
+    assert "修改记录" in page and "修改描述、严重程度、整改时限、整改措施" in page
     # Another inspector outside the team may not touch them.
     assert login("ducha2").post(f"{url}/{a.id}/dismiss", {"reason": "x"}).status_code == 403
 

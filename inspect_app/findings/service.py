@@ -1,8 +1,9 @@
 """Findings (问题): drafted from failing answers at submission, edited by the team, confirmed at sign-off."""
 
+from inspect_app import audit
 from inspect_app.db import database
 from inspect_app.errors import Conflict, NotFound, ValidationFailed
-from inspect_app.models import Answer, Finding, FindingPhoto, Photo
+from inspect_app.models import Answer, AuditEvent, Finding, FindingPhoto, Photo
 from inspect_app.vocab import SEVERITIES
 
 ACTIVE = ("draft", "confirmed")
@@ -90,22 +91,62 @@ def clean_finding(data):
     }
 
 
+FIELDS = ("description", "severity", "deadline_days", "measure")
+
+
+def _trail(finding, by, action, summary, detail=None):
+    """Every hand change to a finding goes into the append-only audit trail, shown per finding."""
+    audit.record(by, f"finding.{action}", finding, summary, detail)
+
+
+def history(findings):
+    """{finding id: [AuditEvent]} oldest first, one query."""
+    grouped = {}
+    query = AuditEvent.select().where(
+        AuditEvent.object_type == "finding", AuditEvent.object_id.in_([f.id for f in findings])
+    )
+    for event in query.order_by(AuditEvent.id):
+        grouped.setdefault(event.object_id, []).append(event)
+    return grouped
+
+
 def add_adhoc(inspection, data, *, by):
     """A problem no checklist item covers, noted during the visit."""
     _require_editable(inspection)
-    return Finding.create(
-        inspection=inspection, item_code=None, created_by=by, edited=True, **clean_finding(data)
-    )
+    with database.atomic():
+        finding = Finding.create(
+            inspection=inspection, item_code=None, created_by=by, edited=True, **clean_finding(data)
+        )
+        _trail(finding, by, "create", "补充清单外问题")
+    return finding
 
 
 def update_finding(finding, data, *, by):
     _require_editable(finding.inspection)
     if finding.status not in ACTIVE:
         raise Conflict("该问题已撤销或合并，不能再修改")
-    for key, value in clean_finding(data).items():
-        setattr(finding, key, value)
-    finding.edited = True
-    finding.save()
+    values = clean_finding(data)
+    changes = {k: [getattr(finding, k), v] for k, v in values.items() if getattr(finding, k) != v}
+    if not changes:
+        return finding
+    with database.atomic():
+        for key, value in values.items():
+            setattr(finding, key, value)
+        finding.edited = True
+        finding.save()
+        labels = {
+            "description": "描述",
+            "severity": "严重程度",
+            "deadline_days": "整改时限",
+            "measure": "整改措施",
+        }
+        _trail(
+            finding,
+            by,
+            "update",
+            "修改" + "、".join(labels[k] for k in changes),
+            {"changes": changes},
+        )
     return finding
 
 
@@ -116,8 +157,16 @@ def dismiss(finding, *, by, reason):
         raise ValidationFailed("撤销问题须填写理由", fields={"reason": "撤销问题须填写理由"})
     if finding.status not in ACTIVE:
         raise Conflict("该问题已撤销或合并")
-    finding.status, finding.dismiss_reason, finding.edited = "dismissed", reason, True
-    finding.save()
+    with database.atomic():
+        previous = finding.status
+        finding.status, finding.dismiss_reason, finding.edited = "dismissed", reason, True
+        finding.save()
+        _trail(
+            finding,
+            by,
+            "dismiss",
+            f"撤销（原为{ {'draft': '草稿', 'confirmed': '已确定'}[previous] }）：{reason}",
+        )
     return finding
 
 
@@ -144,11 +193,15 @@ def merge(inspection, finding_ids, *, by):
         target.measure = "；".join(m for m in dict.fromkeys(f.measure for f in findings) if m)
         target.edited = True
         target.save()
+        _trail(
+            target, by, "merge", f"合并了 {len(others)} 个问题", {"merged": [o.id for o in others]}
+        )
         for other in others:
             for link in other.photo_links:
                 FindingPhoto.get_or_create(finding=target, photo=link.photo_id)
             other.status, other.merged_into, other.edited = "merged", target, True
             other.save()
+            _trail(other, by, "merged", f"并入问题 #{target.id}")
     return target
 
 

@@ -22,13 +22,15 @@ def _context(inspection):
     answers = service.answers_by_code(inspection)
     photos = photo_service.photos_by_item(inspection)
     counts = {code: len(items) for code, items in photos.items()}
+    active = findings.active_findings(inspection) if inspection.status != "planned" else []
     return {
         "inspection": inspection,
         "sheet": sheet,
         "answers": answers,
         "photos": photos,
         "progress": service.progress(inspection, sheet, answers, counts),
-        "findings": findings.active_findings(inspection) if inspection.status != "planned" else [],
+        "findings": active,
+        "finding_history": findings.history(active),
         "events": service.timeline(inspection),
         "status_labels": STATUS_LABELS,
         "response_types": RESPONSE_TYPES,
