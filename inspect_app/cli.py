@@ -32,14 +32,20 @@ def _print_accounts(accounts):
         click.echo(f"  {username:<12} {role:<6} {display_name}{'  ' + unit if unit else ''}")
 
 
+def _print_rounds(rounds):
+    for round_ in rounds:
+        click.echo(f"已创建演示督查批次：{round_.name}")
+
+
 @click.command("demo")
 def demo_command():
     """Load the demo district, its accounts and the shipped checklists."""
-    from inspect_app.demo import load_demo
+    from inspect_app.demo import load_demo, load_demo_activity
 
     upgrade()
     _load_checklists(None)
     _print_accounts(load_demo())
+    _print_rounds(load_demo_activity())
 
 
 @click.command("setup")
@@ -52,7 +58,10 @@ def setup_command():
         click.echo(f"数据库迁移完成：{', '.join(f'{v:04d}' for v in applied)}")
     _load_checklists(None)
     if not Unit.select().exists() and not User.select().exists():
+        from inspect_app.demo import load_demo_activity
+
         _print_accounts(load_demo())
+        _print_rounds(load_demo_activity())
     else:
         click.echo("数据库已有数据，保留现有数据。")
 

@@ -1,8 +1,10 @@
 """Demo data: a fictional district (清河区) with its tree and one account per role."""
 
+from datetime import timedelta
+
 from inspect_app.auth.service import hash_password
 from inspect_app.db import database
-from inspect_app.models import Unit, User
+from inspect_app.models import Unit, User, now
 from inspect_app.vocab import ROLES
 
 DEMO_PASSWORD = "Demo2026"
@@ -212,3 +214,130 @@ def load_demo():
                     )
                 )
     return created
+
+
+def load_demo_activity():
+    """A published 暗访 round with findings and tasks, and a planned 考评 round: a lived-in demo.
+
+    Made through the same services the UI uses. Does nothing when any round exists.
+    """
+    from werkzeug.datastructures import MultiDict
+
+    from inspect_app.findings.service import update_finding
+    from inspect_app.inspections import service as inspections
+    from inspect_app.inspections.service import sheet_of
+    from inspect_app.models import Checklist, Finding, Inspection, Round
+    from inspect_app.rectification import service as rectification
+    from inspect_app.rectification.workdays import CalendarUnknown, add_working_days
+    from inspect_app.rounds import service as rounds
+
+    if (
+        Round.select().exists()
+        or not Checklist.select().where(Checklist.slug == "dangjian-anfang").exists()
+    ):
+        return []
+    people = {u.username: u for u in User.select()}
+    units = {u.code: u for u in Unit.select()}
+    today = now().date()
+
+    def plan(name, slug, codes, unannounced):
+        form = MultiDict(
+            [
+                ("name", name),
+                ("checklist", slug),
+                ("starts_on", today.isoformat()),
+                ("ends_on", today.isoformat()),
+                ("unannounced", "1" if unannounced else "0"),
+            ]
+            + [("unit_ids", str(units[c].id)) for c in codes]
+        )
+        round_ = rounds.create_round(form, by=people["duchaban"])
+        team = MultiDict(
+            [
+                ("name", "第一督查组"),
+                ("leader_id", str(people["zuzhang"].id)),
+                ("member_ids", str(people["ducha1"].id)),
+                ("member_ids", str(people["ducha2"].id)),
+            ]
+            + [("inspection_ids", str(i.id)) for i in round_.inspections]
+        )
+        rounds.add_team(round_, team, by=people["duchaban"])
+        return round_
+
+    visited = plan(
+        "2026年第四季度基层党建暗访督查（东风街道）",
+        "dangjian-anfang",
+        ("QH-DF-HP", "QH-DF-YB"),
+        True,
+    )
+    notes = {0: "近6个月仅召开支委会3次，会议记录不全", 1: "党费收缴登记簿未按月登记，存在补记现象"}
+    for inspection in Inspection.select().where(Inspection.round == visited.id):
+        failing = [
+            s
+            for s in sheet_of(inspection).items
+            if s["response"] == "compliance" and "photo" not in s["require_when_failing"]
+        ][:2]
+        for spec in sheet_of(inspection).items:
+            if spec["response"] == "compliance":
+                fields = (
+                    {"value": "不符合", "note": notes[failing.index(spec)]}
+                    if spec in failing
+                    else {"value": "符合"}
+                )
+            elif spec["response"] == "choice":
+                fields = {"value": next(o for o in spec["options"] if o not in spec["failing"])}
+            elif spec["response"] == "number":
+                fields = {"value": str(int(float(spec.get("failing_below") or 0)) + 2)}
+            else:
+                continue
+            inspections.save_answer(
+                inspection,
+                spec["code"],
+                MultiDict(fields),
+                by=people["ducha1"],
+                client_id=f"demo-{inspection.id}-{spec['code']}",
+                base_revision=0,
+            )
+        inspection = inspections.get_inspection(inspection.id)
+        inspections.submit(inspection, by=people["ducha1"])
+        inspections.approve(inspection, by=people["zuzhang"])
+        inspections.sign_off(inspection, by=people["duchaban"])
+    rounds.publish(visited, by=people["duchaban"])
+    for finding in Finding.select().where(Finding.measure == ""):
+        update_finding(
+            finding,
+            {
+                "description": finding.description,
+                "severity": finding.severity,
+                "deadline_days": finding.deadline_days,
+                "measure": "限期整改到位，建立长效机制",
+            },
+            by=None,
+        )
+    for code in ("QH-DF-HP", "QH-DF-YB"):
+        ids = [
+            f.id for f in Finding.select().join(Inspection).where(Inspection.unit == units[code].id)
+        ]
+        try:
+            deadline = add_working_days(today, 10)
+        except CalendarUnknown:  # a year the holiday calendar does not cover yet
+            deadline = today + timedelta(days=14)
+        form = MultiDict(
+            [("finding_ids", str(i)) for i in ids] + [("deadline", deadline.isoformat())]
+        )
+        task = rectification.create_task(visited, form, by=people["duchaban"])
+        if code == "QH-DF-HP":
+            task, _ = rectification.act(task, "acknowledge", by=people["hp-lianluo"])
+            rectification.act(
+                task,
+                "report",
+                by=people["hp-lianluo"],
+                text="已制定支委会年度计划，补齐会议记录；党费台账已按月登记",
+            )
+    planned = plan(
+        "2026年下半年党建目标考评（南关街道）",
+        "bannian-kaoping",
+        ("QH-NG-WF", "QH-NG-SL", "QH-NG-QM"),
+        False,
+    )
+    return [visited, planned]

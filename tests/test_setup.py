@@ -74,6 +74,7 @@ def test_cli_setup_creates_demo_once_and_keeps_data_on_second_run(tmp_path):
     first = _cli("setup", env=env)
     assert first.returncode == 0, first.stderr
     assert "admin" in first.stdout and "hp-lianluo" in first.stdout
+    assert "已创建演示督查批次：2026年第四季度基层党建暗访督查（东风街道）" in first.stdout
     created = _cli(
         "users",
         "create",
