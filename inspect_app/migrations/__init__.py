@@ -15,6 +15,22 @@ from peewee import CharField, DateTimeField, IntegerField, Model
 _NAME = re.compile(r"^m(\d{4})_\w+$")
 
 
+def base_model(db):
+    """A model base bound to `db`, for the frozen tables a migration declares."""
+
+    class Base(Model):
+        class Meta:
+            database = db
+            legacy_table_names = False
+
+    return Base
+
+
+def table(base, name):
+    """A stand-in for an existing table, only as a foreign-key target."""
+    return type(name, (base,), {"Meta": type("Meta", (), {"table_name": name})})
+
+
 def available():
     """[(version, module name)] in order."""
     found = []

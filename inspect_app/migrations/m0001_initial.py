@@ -9,16 +9,14 @@ from peewee import (
     DecimalField,
     ForeignKeyField,
     IntegerField,
-    Model,
     TextField,
 )
 
+from inspect_app.migrations import base_model
+
 
 def up(db):
-    class Base(Model):
-        class Meta:
-            database = db
-            legacy_table_names = False
+    Base = base_model(db)
 
     class Unit(Base):
         parent = ForeignKeyField("self", null=True, on_delete="RESTRICT")

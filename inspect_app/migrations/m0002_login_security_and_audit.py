@@ -8,21 +8,17 @@ from peewee import (
     DateTimeField,
     ForeignKeyField,
     IntegerField,
-    Model,
     TextField,
 )
 from playhouse.migrate import SchemaMigrator, migrate
 
+from inspect_app.migrations import base_model, table
+
 
 def up(db):
-    class Base(Model):
-        class Meta:
-            database = db
-            legacy_table_names = False
+    Base = base_model(db)
 
-    class User(Base):  # only as a foreign-key target
-        class Meta:
-            table_name = "user"
+    User = table(Base, "user")
 
     class LoginAttempt(Base):
         username = CharField(max_length=64, index=True)

@@ -10,9 +10,10 @@ from peewee import (
     DecimalField,
     ForeignKeyField,
     IntegerField,
-    Model,
     TextField,
 )
+
+from inspect_app.migrations import base_model, table
 
 
 def _points(**kwargs):
@@ -20,22 +21,11 @@ def _points(**kwargs):
 
 
 def up(db):
-    class Base(Model):
-        class Meta:
-            database = db
-            legacy_table_names = False
+    Base = base_model(db)
 
-    class User(Base):
-        class Meta:
-            table_name = "user"
-
-    class Unit(Base):
-        class Meta:
-            table_name = "unit"
-
-    class ChecklistVersion(Base):
-        class Meta:
-            table_name = "checklist_version"
+    User = table(Base, "user")
+    Unit = table(Base, "unit")
+    ChecklistVersion = table(Base, "checklist_version")
 
     class Round(Base):
         name = CharField(max_length=200)

@@ -8,21 +8,16 @@ from peewee import (
     DateTimeField,
     ForeignKeyField,
     IntegerField,
-    Model,
     TextField,
 )
 
+from inspect_app.migrations import base_model, table
+
 
 def up(db):
-    class Base(Model):
-        class Meta:
-            database = db
-            legacy_table_names = False
+    Base = base_model(db)
 
-    def ref(name):
-        return type(name, (Base,), {"Meta": type("Meta", (), {"table_name": name})})
-
-    User, Unit, Round, Finding = ref("user"), ref("unit"), ref("round"), ref("finding")
+    User, Unit, Round, Finding = (table(Base, n) for n in ("user", "unit", "round", "finding"))
 
     class Task(Base):
         round = ForeignKeyField(Round, on_delete="RESTRICT")

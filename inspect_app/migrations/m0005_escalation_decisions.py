@@ -8,24 +8,17 @@ from peewee import (
     DateTimeField,
     ForeignKeyField,
     IntegerField,
-    Model,
     TextField,
 )
 
+from inspect_app.migrations import base_model, table
+
 
 def up(db):
-    class Base(Model):
-        class Meta:
-            database = db
-            legacy_table_names = False
+    Base = base_model(db)
 
-    class User(Base):
-        class Meta:
-            table_name = "user"
-
-    class Task(Base):
-        class Meta:
-            table_name = "task"
+    User = table(Base, "user")
+    Task = table(Base, "task")
 
     class EscalationDecision(Base):
         task = ForeignKeyField(Task, on_delete="CASCADE")

@@ -2,22 +2,16 @@
 
 from datetime import datetime
 
-from peewee import CharField, DateTimeField, ForeignKeyField, Model, TextField
+from peewee import CharField, DateTimeField, ForeignKeyField, TextField
+
+from inspect_app.migrations import base_model, table
 
 
 def up(db):
-    class Base(Model):
-        class Meta:
-            database = db
-            legacy_table_names = False
+    Base = base_model(db)
 
-    class User(Base):
-        class Meta:
-            table_name = "user"
-
-    class Task(Base):
-        class Meta:
-            table_name = "task"
+    User = table(Base, "user")
+    Task = table(Base, "task")
 
     class Notice(Base):
         user = ForeignKeyField(User, on_delete="CASCADE")
