@@ -2,14 +2,22 @@
 
 from flask import Flask, g, jsonify
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.routing import IntegerConverter
 
 from inspect_app import config, db, web
 from inspect_app.auth.access import enforce_access_rules, requires
 from inspect_app.auth.permissions import PUBLIC, can
 from inspect_app.auth.session import load_user
+from inspect_app.ids import MAX_ID
 from inspect_app.vocab import ROLES, UNIT_TYPES
 
 csrf = CSRFProtect()
+
+
+class IdConverter(IntegerConverter):
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def create_app(overrides=None):
@@ -22,6 +30,8 @@ def create_app(overrides=None):
     app.config.update(config.from_environment())
     app.config.update(overrides or {})
 
+    # Ids in URLs stay within the database's integer range; larger ones are a 404, not a crash.
+    app.url_map.converters["int"] = IdConverter
     db.init_app(app)
     csrf.init_app(app)
     web.init_app(app)

@@ -108,7 +108,7 @@ def test_bad_unit_form_gets_messages_next_to_fields_and_keeps_input(login, demo)
         "单位类型“乱写”无效",
         "联系电话格式不正确",
         "上级单位不存在",
-        "排序号应为整数",
+        "排序号应为不超过 10 亿的整数",
     ):
         assert message in body
     assert 'value="QH-DF-HP"' in body  # what was typed is still there

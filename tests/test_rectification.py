@@ -266,12 +266,110 @@ def test_revisit_after_closing_reopens_a_relapse_as_a_repeat(login, published_ro
     )
     assert Task.get_by_id(task.id).status == "closed"
     first = service.findings_of([task])[task.id][0]
+    relapse = [("note", "党旗被撤下"), ("relapsed", str(first.id))]
+    missing = supervisor.post(f"/tasks/{task.id}/revisit", MultiDict(relapse))
+    assert missing.status_code == 422 and "重新确定整改时限" in missing.get_data(as_text=True)
     response = supervisor.post(
-        f"/tasks/{task.id}/revisit",
-        MultiDict([("note", "党旗被撤下"), ("relapsed", str(first.id))]),
+        f"/tasks/{task.id}/revisit", MultiDict([*relapse, ("deadline", "2026-12-31")])
     )
     assert response.status_code == 303
     task = Task.get_by_id(task.id)
     assert task.status == "in_progress" and task.is_repeat and task.closed_at is None
+    assert task.deadline == date(2026, 12, 31)
+    assert task.deadline == date(2026, 12, 31)
     assert service.replay(task) == ("in_progress", task.deadline)
     assert "反弹（重复问题）" in liaison.get(f"/tasks/{task.id}").get_data(as_text=True)
+
+
+def test_an_extension_cannot_be_granted_once_the_task_is_closed(login, published_round):
+    supervisor, liaison, head = login("duchaban"), login("hp-lianluo"), login("hp-fuzeren")
+    create(supervisor, published_round)
+    task = Task.get()
+    liaison.post(
+        f"/tasks/{task.id}/extensions", {"requested_deadline": "2026-12-18", "reason": "协调资金"}
+    )
+    for client, action, text in (
+        (liaison, "acknowledge", ""),
+        (liaison, "report", "已整改"),
+        (liaison, "submit", ""),
+        (head, "unit_approve", ""),
+        (supervisor, "close", ""),
+    ):
+        assert act(client, task, action, text).status_code == 303, action
+    request = ExtensionRequest.get()
+    response = supervisor.post(f"/tasks/{task.id}/extensions/{request.id}", {"decision": "grant"})
+    assert response.status_code == 409 and Task.get_by_id(task.id).deadline == date(2026, 12, 7)
+
+
+def test_reopening_an_inspection_keeps_findings_already_in_tasks(login, published_round):
+    from inspect_app.models import Inspection, TaskFinding
+
+    supervisor = login("duchaban")
+    create(supervisor, published_round)
+    inspection = Inspection.get(Inspection.round == published_round.id)
+    assert (
+        supervisor.post(f"/inspections/{inspection.id}/reopen", {"reason": "复核"}).status_code
+        == 303
+    )
+    linked = [link.finding for link in TaskFinding.select()]
+    assert len(linked) == 3 and all(Finding.get_by_id(f.id).status == "confirmed" for f in linked)
+
+
+def test_odd_ids_are_a_clean_4xx_never_a_500(login, published_round):
+    supervisor, unit = login("duchaban"), login("hp-lianluo")
+    for url in (
+        "/tasks?round=²",
+        "/tasks?unit=①",
+        "/tasks/ledger.xlsx?unit=99999999999999999999",
+        "/tasks?round=99999999999999999999",
+    ):
+        response = unit.get(url)
+        assert response.status_code == 200, url
+        response.close()
+    for url in (
+        "/tasks/99999999999999999999",
+        "/inspections/99999999999999999999",
+        "/photos/99999999999999999999",
+        "/units/99999999999999999999",
+    ):
+        assert unit.get(url).status_code == 404, url
+    posts = [
+        (f"/rounds/{published_round.id}/tasks/new", MultiDict([("finding_ids", "²")])),
+        (
+            "/rounds/new",
+            MultiDict(
+                [
+                    ("name", "x"),
+                    ("checklist", "dangjian-anfang"),
+                    ("starts_on", "2026-12-01"),
+                    ("ends_on", "2026-12-02"),
+                    ("unit_ids", "99999999999999999999"),
+                ]
+            ),
+        ),
+        (
+            f"/rounds/{published_round.id}/teams",
+            MultiDict([("leader_id", "²"), ("inspection_ids", "①")]),
+        ),
+    ]
+    for url, data in posts:
+        assert supervisor.post(url, data).status_code == 422, url
+
+
+def test_a_new_team_cannot_take_over_a_signed_off_inspection(login, published_round):
+    from inspect_app.models import Inspection, User
+
+    inspection = Inspection.get(Inspection.round == published_round.id)
+    response = login("duchaban").post(
+        f"/rounds/{published_round.id}/teams",
+        MultiDict(
+            [
+                ("leader_id", str(User.get(User.username == "zuzhang").id)),
+                ("inspection_ids", str(inspection.id)),
+            ]
+        ),
+    )
+    assert response.status_code == 422 and "已提交的检查不能再调整督查组" in response.get_data(
+        as_text=True
+    )
+    assert Inspection.get_by_id(inspection.id).team_id == inspection.team_id

@@ -3,7 +3,8 @@
 from inspect_app import audit
 from inspect_app.db import database
 from inspect_app.errors import Conflict, NotFound, ValidationFailed
-from inspect_app.models import Answer, AuditEvent, Finding, FindingPhoto, Photo
+from inspect_app.ids import parse_ids
+from inspect_app.models import Answer, AuditEvent, Finding, FindingPhoto, Photo, TaskFinding
 from inspect_app.vocab import SEVERITIES
 
 ACTIVE = ("draft", "confirmed")
@@ -173,10 +174,7 @@ def dismiss(finding, *, by, reason):
 def merge(inspection, finding_ids, *, by):
     """Fold several findings into the first: descriptions joined, photos kept, the rest marked merged."""
     _require_editable(inspection)
-    ids = []
-    for raw in finding_ids:
-        if str(raw).isdigit() and int(raw) not in ids:
-            ids.append(int(raw))
+    ids = parse_ids(finding_ids)
     findings = list(
         Finding.select().where(
             Finding.id.in_(ids), Finding.inspection == inspection.id, Finding.status.in_(ACTIVE)
@@ -212,8 +210,12 @@ def confirm_findings(inspection):
 
 
 def reopen_findings(inspection):
+    """Back to drafts, except findings already handed to units as tasks: those stay as issued."""
+    in_tasks = TaskFinding.select(TaskFinding.finding)
     Finding.update(status="draft").where(
-        Finding.inspection == inspection.id, Finding.status == "confirmed"
+        Finding.inspection == inspection.id,
+        Finding.status == "confirmed",
+        Finding.id.not_in(in_tasks),
     ).execute()
 
 

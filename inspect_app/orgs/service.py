@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from inspect_app import audit
 from inspect_app.db import database
 from inspect_app.errors import Conflict, ValidationFailed
+from inspect_app.ids import parse_id
 from inspect_app.models import Unit, User, now
 from inspect_app.vocab import ORG_FORMS, UNIT_TYPE_BY_LABEL, UNIT_TYPES
 
@@ -102,8 +103,10 @@ def clean_unit_fields(data):
         errors["contact_phone"] = "联系电话格式不正确（只能包含数字、空格、+、-、括号）"
     try:
         values["sort_order"] = int(values["sort_order"] or 0)
+        if abs(values["sort_order"]) > 10**9:
+            raise ValueError
     except ValueError:
-        errors["sort_order"] = "排序号应为整数"
+        errors["sort_order"] = "排序号应为不超过 10 亿的整数"
     return values, errors
 
 
@@ -123,7 +126,7 @@ def save_unit(data, *, by, unit=None):
     parent = None
     parent_id = str(data.get("parent_id") or "").strip()
     if parent_id:
-        parent = Unit.get_or_none(Unit.id == int(parent_id)) if parent_id.isdigit() else None
+        parent = Unit.get_or_none(Unit.id == parse_id(parent_id)) if parse_id(parent_id) else None
         if parent is None:
             errors["parent_id"] = "上级单位不存在"
         else:

@@ -11,6 +11,7 @@ from peewee import JOIN
 
 from inspect_app.db import database
 from inspect_app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from inspect_app.ids import parse_id, parse_ids
 from inspect_app.models import (
     ExtensionRequest,
     Finding,
@@ -190,15 +191,15 @@ def assignable_findings(round_):
 def create_task(round_, data, *, by):
     """A task over findings of one published round. `data` is a form (getlist for lists)."""
     errors = {}
-    ids = {int(i) for i in data.getlist("finding_ids") if str(i).isdigit()}
+    ids = set(parse_ids(data.getlist("finding_ids")))
     findings = [f for f in assignable_findings(round_) if f.id in ids]
     if not ids:
         errors["finding_ids"] = "请至少选择一个问题"
     elif len(findings) != len(ids):
         errors["finding_ids"] = "所选问题须为本批次已发布、尚未交办的问题"
     lead = (
-        Unit.get_or_none(Unit.id == int(data.get("lead_unit_id")))
-        if str(data.get("lead_unit_id", "")).isdigit()
+        Unit.get_or_none(Unit.id == parse_id(data.get("lead_unit_id")))
+        if parse_id(data.get("lead_unit_id"))
         else None
     )
     if lead is None and findings:
@@ -207,9 +208,7 @@ def create_task(round_, data, *, by):
         errors["lead_unit_id"] = "请选择主办单位"
     co_units = [
         u
-        for u in Unit.select().where(
-            Unit.id.in_([int(i) for i in data.getlist("co_unit_ids") if str(i).isdigit()])
-        )
+        for u in Unit.select().where(Unit.id.in_(parse_ids(data.getlist("co_unit_ids"))))
         if lead is None or u.id != lead.id
     ]
     measures = (data.get("measures") or "").strip() or "；".join(
@@ -279,11 +278,23 @@ def revisit(task, data, *, by):
     if not note:
         raise ValidationFailed("请填写回访情况", fields={"note": "请填写回访情况"})
     finding_ids = {f.id for f in findings_of([task]).get(task.id, [])}
-    relapsed = sorted({int(i) for i in data.getlist("relapsed") if str(i).isdigit()} & finding_ids)
+    relapsed = sorted(set(parse_ids(data.getlist("relapsed"))) & finding_ids)
+    deadline = None
+    if relapsed:
+        try:
+            deadline = date.fromisoformat((data.get("deadline") or "").strip())
+        except ValueError:
+            raise ValidationFailed(
+                "问题反弹须重新确定整改时限", fields={"deadline": "请填写新的整改时限"}
+            ) from None
+        if deadline < workdays.today():
+            raise ValidationFailed(
+                "新的整改时限不能早于今天", fields={"deadline": "新的整改时限不能早于今天"}
+            )
     with database.atomic():
         if relapsed:
             changed = (
-                Task.update(status="in_progress", is_repeat=True, closed_at=None)
+                Task.update(status="in_progress", is_repeat=True, closed_at=None, deadline=deadline)
                 .where(Task.id == task.id, Task.status == "closed")
                 .execute()
             )
@@ -296,7 +307,7 @@ def revisit(task, data, *, by):
                 from_status="closed",
                 to_status="in_progress",
                 text=note,
-                detail={"relapsed_findings": relapsed},
+                detail={"relapsed_findings": relapsed, "deadline": deadline.isoformat()},
             )
             notices.to_unit(
                 task, "relapse", f"整改任务“{task.title}”回访发现问题反弹，已重新交办：{note}"
@@ -357,6 +368,8 @@ def decide_extension(request, *, by, grant, note=""):
         raise Forbidden("只有督查办可以审批延期")
     if request.status != "pending":
         raise Conflict("该延期申请已处理")
+    if grant and task.status not in OPEN:
+        raise Conflict(f"任务已{STATUS_LABELS[task.status]}，不能再同意延期")
     note = (note or "").strip()
     if not grant and not note:
         raise ValidationFailed("不同意延期须说明理由", fields={"note": "请说明理由"})
@@ -445,10 +458,10 @@ def visible_tasks(user):
 def filtered(user, args):
     """Tasks this user may see, narrowed by the list filters (round, unit, status, severity, overdue)."""
     query = visible_tasks(user)
-    if str(args.get("round", "")).isdigit():
-        query = query.where(Task.round == int(args["round"]))
-    if str(args.get("unit", "")).isdigit():
-        query = query.where(Task.lead_unit == int(args["unit"]))
+    if parse_id(args.get("round")):
+        query = query.where(Task.round == parse_id(args["round"]))
+    if parse_id(args.get("unit")):
+        query = query.where(Task.lead_unit == parse_id(args["unit"]))
     if args.get("status") in STATUS_LABELS:
         query = query.where(Task.status == args["status"])
     if args.get("severity") in SEVERITIES:

@@ -5,6 +5,7 @@ from datetime import date
 from inspect_app import audit
 from inspect_app.db import database
 from inspect_app.errors import Conflict, NotFound, ValidationFailed
+from inspect_app.ids import bad_ids, parse_id, parse_ids
 from inspect_app.models import (
     Checklist,
     ChecklistVersion,
@@ -31,7 +32,7 @@ def _date(value, label, errors, key):
 
 def target_units(unit_ids, unit_types):
     """Units picked one by one plus every active unit of the picked types."""
-    ids = {int(i) for i in unit_ids if str(i).isdigit()}
+    ids = set(parse_ids(unit_ids))
     types = [t for t in unit_types if t in UNIT_TYPES]
     query = Unit.select().where(Unit.is_active == True)
     if ids and types:
@@ -96,15 +97,15 @@ def add_team(round_, data, *, by):
     if len(name) > 64:
         errors["name"] = "组名不能超过 64 字"
     leader = (
-        User.get_or_none(User.id == int(data.get("leader_id")))
-        if str(data.get("leader_id", "")).isdigit()
+        User.get_or_none(User.id == parse_id(data.get("leader_id")))
+        if parse_id(data.get("leader_id"))
         else None
     )
     if leader is None or leader.role != "team_leader" or not leader.is_active:
         errors["leader_id"] = "请选择在用的督查组长"
     members = []
     for raw in data.getlist("member_ids"):
-        member = User.get_or_none(User.id == int(raw)) if str(raw).isdigit() else None
+        member = User.get_or_none(User.id == parse_id(raw)) if parse_id(raw) else None
         if (
             member is None
             or member.role not in ("inspector", "team_leader")
@@ -135,21 +136,27 @@ def add_team(round_, data, *, by):
 
 
 def _inspections_of(round_, raw_ids, errors):
-    ids = [int(i) for i in raw_ids if str(i).isdigit()]
+    ids = parse_ids(raw_ids)
     found = (
         list(Inspection.select().where(Inspection.round == round_.id, Inspection.id.in_(ids)))
         if ids
         else []
     )
-    if len(found) != len(set(ids)):
+    if len(found) != len(ids) or bad_ids(raw_ids):
         errors["inspection_ids"] = "所选单位不在本批次中"
+    elif any(i.status not in ("planned", "in_progress", "returned") for i in found):
+        errors["inspection_ids"] = "已提交的检查不能再调整督查组"
     return found
 
 
 def assign(inspection, team_id, *, by):
     team = None
-    if str(team_id or "").isdigit():
-        team = Team.get_or_none(Team.id == int(team_id), Team.round == inspection.round_id)
+    if str(team_id or "").strip():
+        team = (
+            Team.get_or_none(Team.id == parse_id(team_id), Team.round == inspection.round_id)
+            if parse_id(team_id)
+            else None
+        )
         if team is None:
             raise ValidationFailed("所选督查组不属于本批次")
     if inspection.status not in ("planned", "in_progress", "returned"):

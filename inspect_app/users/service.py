@@ -6,6 +6,7 @@ from inspect_app import audit
 from inspect_app.auth.service import check_password_strength, hash_password, set_password
 from inspect_app.db import database
 from inspect_app.errors import ValidationFailed
+from inspect_app.ids import parse_id
 from inspect_app.models import Unit, User
 from inspect_app.vocab import ROLES, UNIT_ROLES
 
@@ -34,7 +35,7 @@ def _clean(data, *, user=None):
     unit = None
     unit_ref = str(data.get("unit_id", "") or "").strip()
     if unit_ref:
-        unit = Unit.get_or_none(Unit.id == int(unit_ref)) if unit_ref.isdigit() else None
+        unit = Unit.get_or_none(Unit.id == parse_id(unit_ref)) if parse_id(unit_ref) else None
         if unit is None:
             errors["unit_id"] = "所选单位不存在"
     if role in UNIT_ROLES and unit is None and "unit_id" not in errors:
