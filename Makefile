@@ -31,13 +31,18 @@ define ensure_packages
 	fi
 endef
 
-.PHONY: run test lint bench system-packages test-packages packages python-check clean
+.PHONY: run test lint bench fonts system-packages test-packages packages python-check clean
 
-run: system-packages $(VENV)/.installed
+# Fandol (仿宋/宋/黑/楷, GPL with font exception) is the only free simplified 仿宋 on Debian. It ships
+# inside texlive-lang-chinese; we take the .otf files out of the .deb instead of installing 265 MB of TeX.
+FONT_DIR := static/fonts/fandol
+FANDOL := FandolFang-Regular FandolSong-Regular FandolSong-Bold FandolHei-Regular FandolHei-Bold FandolKai-Regular
+
+run: system-packages fonts $(VENV)/.installed
 	$(BIN)/inspect-app setup
 	exec $(BIN)/gunicorn --config python:inspect_app.gunicorn_conf "inspect_app:create_app()"
 
-test: system-packages test-packages $(VENV)/.installed
+test: system-packages fonts test-packages $(VENV)/.installed
 	$(BIN)/ruff check inspect_app tests $(wildcard bench)
 	$(BIN)/pytest
 
@@ -45,8 +50,9 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check inspect_app tests $(wildcard bench)
 	$(BIN)/ruff format --check inspect_app tests $(wildcard bench)
 
-bench: system-packages $(VENV)/.installed
+bench: system-packages fonts $(VENV)/.installed
 	$(BIN)/python bench/autosave.py --quick
+	$(BIN)/python bench/notices.py --quick
 
 python-check:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "需要 Python 3.11 或更高版本（当前：$$($(PYTHON) --version 2>&1)）" >&2; exit 1; }
@@ -60,6 +66,18 @@ system-packages: python-check
 
 test-packages:
 	$(call ensure_packages,$(TEST_PACKAGES))
+
+fonts: $(FONT_DIR)/.installed
+
+$(FONT_DIR)/.installed:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	echo "下载 Fandol 公文字体（texlive-lang-chinese）…" && \
+	( cd "$$tmp" && apt-get download texlive-lang-chinese >/dev/null 2>"$$tmp/apt.log" ) || \
+	{ cat "$$tmp/apt.log" >&2; echo "无法下载 texlive-lang-chinese（公文字体 Fandol）。请检查 apt 源（可先执行 apt-get update），或将 $(addsuffix .otf,$(FANDOL)) 放入 $(FONT_DIR)/ 后重试。" >&2; exit 1; } && \
+	dpkg-deb --fsys-tarfile "$$tmp"/texlive-lang-chinese_*.deb | tar -x -C "$$tmp" --wildcards --no-anchored '*/fandol/*.otf' && \
+	mkdir -p $(FONT_DIR) && \
+	for f in $(FANDOL); do cp "$$(find "$$tmp" -name "$$f.otf" | head -1)" $(FONT_DIR)/ || exit 1; done && \
+	touch $@
 
 $(VENV)/.installed: pyproject.toml | python-check
 	$(PYTHON) -m venv $(VENV)

@@ -66,10 +66,10 @@ def create_app(overrides=None):
     app.add_url_rule("/healthz", "healthz", healthz)
 
     @app.context_processor
-    def _notice_badge():
-        from inspect_app.rectification.notices import unread_count
+    def _notification_badge():
+        from inspect_app.rectification.notifications import unread_count
 
-        return {"unread_notices": unread_count(g.user) if g.get("user") else 0}
+        return {"unread_notifications": unread_count(g.user) if g.get("user") else 0}
 
     from inspect_app.cli import register_commands
 

@@ -6,7 +6,7 @@ from inspect_app.auth.access import requires
 from inspect_app.auth.permissions import SIGNED_IN
 from inspect_app.inspections.service import STATUS_LABELS
 from inspect_app.models import Checklist, Round, Unit, User
-from inspect_app.rectification import notices
+from inspect_app.rectification import notifications
 from inspect_app.rounds.service import my_inspections, unit_view
 from inspect_app.vocab import UNIT_ROLES
 from inspect_app.web import render
@@ -24,8 +24,8 @@ def index():
             upcoming=upcoming,
             results=results,
             status_labels=STATUS_LABELS,
-            unread=notices.unread(g.user),
-            warnings=notices.warnings(g.user),
+            unread=notifications.unread(g.user),
+            warnings=notifications.warnings(g.user),
         )
     stats = {
         "units": Unit.select().where(Unit.is_active == True).count(),

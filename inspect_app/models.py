@@ -336,10 +336,10 @@ class EscalationDecision(BaseModel):
 ALL_MODELS += [EscalationDecision]
 
 
-class Notice(BaseModel):
-    """An in-app notice for one user (new task, sent back, awaiting verification, …)."""
+class Notification(BaseModel):
+    """An in-app message for one user (new task, sent back, awaiting verification, …)."""
 
-    user = ForeignKeyField(User, backref="notices", on_delete="CASCADE")
+    user = ForeignKeyField(User, backref="notifications", on_delete="CASCADE")
     task = ForeignKeyField(Task, null=True, on_delete="CASCADE", backref="+")
     kind = CharField(max_length=24)
     text = TextField()
@@ -347,4 +347,106 @@ class Notice(BaseModel):
     read_at = DateTimeField(null=True)
 
 
-ALL_MODELS += [Notice]
+ALL_MODELS += [Notification]
+
+
+class NoticeTemplate(BaseModel):
+    """An admin's wording for one kind of notice. The newest version of a kind is in force;
+    older versions stay because issued notices name the version they were drafted from."""
+
+    kind = CharField(max_length=16)
+    version = IntegerField()
+    layout = CharField(max_length=8)  # "file" 文件格式 or "letter" 信函格式
+    letterhead = CharField(max_length=100)  # 发文机关标志
+    number_prefix = CharField(max_length=16)  # 区督改 → 区督改〔2026〕3号
+    title = TextField()  # Jinja, one line
+    main_to = TextField()  # 主送机关, Jinja
+    body = TextField()  # Jinja producing the 正文 as HTML
+    signature = CharField(max_length=100)  # 发文机关署名
+    copy_to = TextField(default="")  # 抄送
+    printed_by = CharField(max_length=100, default="")  # 印发机关
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    created_at = DateTimeField(default=now)
+
+    class Meta:
+        indexes = ((("kind", "version"), True),)
+
+
+class NoticeBatch(BaseModel):
+    """A background job over many notices (drafting or issuing a round's 整改通知书), with progress."""
+
+    round = ForeignKeyField(Round, null=True, on_delete="CASCADE", backref="+")
+    kind = CharField(max_length=16)
+    action = CharField(max_length=8)  # draft, issue
+    status = CharField(max_length=8, default="queued")  # queued, running, done, failed
+    total = IntegerField(default=0)
+    done_count = IntegerField(default=0)
+    error = TextField(default="")
+    zip_file = CharField(max_length=100, null=True)
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    created_at = DateTimeField(default=now)
+    finished_at = DateTimeField(null=True)
+
+
+class Notice(BaseModel):
+    """An official document (整改通知书, 督查通报, 催办通知, …): draft → 审签 approved → 印发 issued.
+
+    The data it speaks about is frozen into `context` when drafted, so what the approver signs is
+    what gets issued. Issuing numbers it, renders the PDF once and records its SHA-256; an issued
+    notice never changes again, a correction is a new notice that `supersedes` it."""
+
+    kind = CharField(max_length=16, index=True)
+    status = CharField(max_length=12, default="draft", index=True)
+    title = TextField()
+    main_to = TextField()
+    copy_to = TextField(default="")
+    round = ForeignKeyField(Round, null=True, on_delete="RESTRICT", backref="+")
+    unit = ForeignKeyField(Unit, null=True, on_delete="RESTRICT", backref="+")
+    escalation = ForeignKeyField(EscalationDecision, null=True, on_delete="RESTRICT", backref="+")
+    template = ForeignKeyField(NoticeTemplate, null=True, on_delete="RESTRICT", backref="+")
+    context = JSONField()
+    batch = ForeignKeyField(NoticeBatch, null=True, on_delete="SET NULL", backref="notices")
+    supersedes = ForeignKeyField("self", null=True, on_delete="RESTRICT", backref="corrections")
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    created_at = DateTimeField(default=now)
+    approved_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    approved_at = DateTimeField(null=True)
+    issued_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    issued_at = DateTimeField(null=True)
+    number_year = IntegerField(null=True)
+    number_seq = IntegerField(null=True)
+    number = CharField(max_length=40, null=True)  # 区督改〔2026〕3号
+    pdf_file = CharField(max_length=100, null=True)  # under UPLOAD_FOLDER/notices/
+    sha256 = CharField(max_length=64, null=True)
+    pdf_size = IntegerField(null=True)
+    page_count = IntegerField(null=True)
+    verify_token = CharField(max_length=32, unique=True)
+
+    class Meta:
+        indexes = ((("kind", "number_year", "number_seq"), True),)
+
+
+class NoticeRecipient(BaseModel):
+    """A unit that must acknowledge receipt (签收) of an issued notice."""
+
+    notice = ForeignKeyField(Notice, backref="recipients", on_delete="CASCADE")
+    unit = ForeignKeyField(Unit, on_delete="RESTRICT", backref="+")
+    acknowledged_at = DateTimeField(null=True)
+    acknowledged_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+
+    class Meta:
+        indexes = ((("notice", "unit"), True),)
+
+
+class NoticeCounter(BaseModel):
+    """The last number issued per document kind and year (发文字号 run without gaps)."""
+
+    kind = CharField(max_length=16)
+    year = IntegerField()
+    last = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("kind", "year"), True),)
+
+
+ALL_MODELS += [NoticeTemplate, NoticeBatch, Notice, NoticeRecipient, NoticeCounter]

@@ -85,8 +85,8 @@ EXPECTED = {
     "tasks.escalations": STAFF,
     "tasks.decide_escalation": {"supervisor"},
     "tasks.revisit": {"supervisor"},
-    "tasks.notice_list": SIGNED_IN,
-    "tasks.read_notices": SIGNED_IN,
+    "tasks.notification_list": SIGNED_IN,
+    "tasks.read_notifications": SIGNED_IN,
 }
 
 

@@ -210,14 +210,14 @@ def test_three_lists_and_filters(login, published_round):
     assert "没有符合条件" in client.get("/tasks?overdue=1").get_data(as_text=True)
 
 
-def test_notices_reach_the_right_people_and_show_as_a_badge(login, published_round, monkeypatch):
-    from inspect_app.models import Notice, User
+def test_notifications_reach_the_right_people_and_show_as_a_badge(login, published_round, monkeypatch):
+    from inspect_app.models import Notification, User
     from inspect_app.rectification import workdays
 
     supervisor, liaison, head = login("duchaban"), login("hp-lianluo"), login("hp-fuzeren")
     create(supervisor, published_round)
     task = Task.get()
-    recipients = {n.user.username for n in Notice.select().where(Notice.kind == "new_task")}
+    recipients = {n.user.username for n in Notification.select().where(Notification.kind == "new_task")}
     assert recipients == {"hp-lianluo", "hp-fuzeren"}  # the lead unit's users, nobody else
     home = liaison.get("/").get_data(as_text=True)
     assert "新的整改任务" in home and '<span class="badge">1</span>' in home
@@ -226,24 +226,24 @@ def test_notices_reach_the_right_people_and_show_as_a_badge(login, published_rou
     act(liaison, task, "submit")
     act(head, task, "unit_approve")
     assert (
-        Notice.select()
-        .where(Notice.kind == "to_verify", Notice.user == User.get(User.username == "duchaban").id)
+        Notification.select()
+        .where(Notification.kind == "to_verify", Notification.user == User.get(User.username == "duchaban").id)
         .exists()
     )
     act(supervisor, task, "send_back", "材料不全")
-    assert "被督查办退回：材料不全" in liaison.get("/notices").get_data(as_text=True)
-    assert liaison.post("/notices/read").status_code == 303
+    assert "被督查办退回：材料不全" in liaison.get("/notifications").get_data(as_text=True)
+    assert liaison.post("/notifications/read").status_code == 303
     assert '<span class="badge">' not in liaison.get("/").get_data(as_text=True)
     assert (
-        not Notice.select()
-        .where(Notice.user == User.get(User.username == "yb-lianluo").id)
+        not Notification.select()
+        .where(Notification.user == User.get(User.username == "yb-lianluo").id)
         .exists()
     )
     # Deadline warnings are read off the tasks, not stored: near the deadline the unit sees one.
     monkeypatch.setattr(workdays, "today", lambda: date(2026, 12, 3))
     assert "临期" in liaison.get("/").get_data(as_text=True)
     monkeypatch.setattr(workdays, "today", lambda: date(2026, 12, 8))
-    assert "逾期" in liaison.get("/notices").get_data(as_text=True)
+    assert "逾期" in liaison.get("/notifications").get_data(as_text=True)
 
 
 def test_revisit_after_closing_reopens_a_relapse_as_a_repeat(login, published_round):

@@ -24,7 +24,7 @@ from inspect_app.models import (
     Unit,
     now,
 )
-from inspect_app.rectification import notices, workdays
+from inspect_app.rectification import notifications, workdays
 from inspect_app.vocab import SEVERITIES, UNIT_ROLES
 
 STATUS_LABELS = {
@@ -142,11 +142,11 @@ def act(task, action, *, by, text=""):
 
 def _notify(task, action, text):
     if action == "send_back":
-        notices.to_unit(task, "sent_back", f"整改任务“{task.title}”被督查办退回：{text}")
+        notifications.to_unit(task, "sent_back", f"整改任务“{task.title}”被督查办退回：{text}")
     elif action == "close":
-        notices.to_unit(task, "closed", f"整改任务“{task.title}”已核验销号")
+        notifications.to_unit(task, "closed", f"整改任务“{task.title}”已核验销号")
     elif action == "unit_approve":
-        notices.to_supervisors(
+        notifications.to_supervisors(
             task, "to_verify", f"{task.lead_unit.name}提交了整改任务“{task.title}”，待核验"
         )
 
@@ -262,7 +262,7 @@ def create_task(round_, data, *, by):
             text=f"交办 {len(findings)} 个问题",
             detail={"deadline": deadline.isoformat()},
         )
-        notices.to_unit(
+        notifications.to_unit(
             task, "new_task", f"新的整改任务“{task.title}”，整改时限 {deadline.isoformat()}，请签收"
         )
     return task
@@ -309,7 +309,7 @@ def revisit(task, data, *, by):
                 text=note,
                 detail={"relapsed_findings": relapsed, "deadline": deadline.isoformat()},
             )
-            notices.to_unit(
+            notifications.to_unit(
                 task, "relapse", f"整改任务“{task.title}”回访发现问题反弹，已重新交办：{note}"
             )
         else:
@@ -395,7 +395,7 @@ def decide_extension(request, *, by, grant, note=""):
             if grant
             else f"不同意延期：{note}"
         )
-        notices.to_unit(task, "extension", f"整改任务“{task.title}”的延期申请：{verdict}")
+        notifications.to_unit(task, "extension", f"整改任务“{task.title}”的延期申请：{verdict}")
     return Task.get_by_id(task.id)
 
 

@@ -6,7 +6,7 @@ from inspect_app.auth.access import authorize, requires
 from inspect_app.auth.permissions import SIGNED_IN
 from inspect_app.errors import NotFound, ServiceError
 from inspect_app.models import ExtensionRequest, TaskEvent, Unit
-from inspect_app.rectification import escalation, files, ledger, notices, service
+from inspect_app.rectification import escalation, files, ledger, notifications, service
 from inspect_app.rounds.service import all_rounds, get_round
 from inspect_app.vocab import SEVERITIES
 from inspect_app.web import render
@@ -265,19 +265,19 @@ def download(task_id, file_id):
     )
 
 
-@bp.get("/notices")
+@bp.get("/notifications")
 @requires(SIGNED_IN)
-def notice_list():
+def notification_list():
     return render(
-        "tasks/notices.html",
-        notices=notices.recent(g.user),
-        warnings=notices.warnings(g.user),
+        "tasks/notifications.html",
+        notifications=notifications.recent(g.user),
+        warnings=notifications.warnings(g.user),
         days_left=service.days_left,
     )
 
 
-@bp.post("/notices/read")
+@bp.post("/notifications/read")
 @requires(SIGNED_IN)
-def read_notices():
-    notices.mark_all_read(g.user)
-    return redirect(url_for("tasks.notice_list"), code=303)
+def read_notifications():
+    notifications.mark_all_read(g.user)
+    return redirect(url_for("tasks.notification_list"), code=303)

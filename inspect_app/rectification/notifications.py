@@ -1,4 +1,4 @@
-"""In-app notices: stored when something happens to a task; deadline warnings computed live.
+"""In-app notifications: stored when something happens to a task; deadline warnings computed live.
 
 Stored: a new task, a task sent back, closed or with an extension decided (to the lead unit's
 users); a task awaiting verification (to the supervisors). Near-deadline and overdue warnings
@@ -6,12 +6,12 @@ are not stored: they are read off the tasks whenever the user looks, so no backg
 miss them.
 """
 
-from inspect_app.models import Notice, Task, User, now
+from inspect_app.models import Notification, Task, User, now
 from inspect_app.vocab import UNIT_ROLES
 
 
 def _send(users, task, kind, text):
-    Notice.insert_many(
+    Notification.insert_many(
         [{"user": u.id, "task": task.id, "kind": kind, "text": text} for u in users]
     ).execute()
 
@@ -33,19 +33,19 @@ def to_supervisors(task, kind, text):
 
 
 def unread(user):
-    return list(user.notices.where(Notice.read_at.is_null()).order_by(Notice.id.desc()))
+    return list(user.notifications.where(Notification.read_at.is_null()).order_by(Notification.id.desc()))
 
 
 def unread_count(user):
-    return user.notices.where(Notice.read_at.is_null()).count()
+    return user.notifications.where(Notification.read_at.is_null()).count()
 
 
 def recent(user, limit=100):
-    return list(user.notices.order_by(Notice.id.desc()).limit(limit))
+    return list(user.notifications.order_by(Notification.id.desc()).limit(limit))
 
 
 def mark_all_read(user):
-    Notice.update(read_at=now()).where(Notice.user == user.id, Notice.read_at.is_null()).execute()
+    Notification.update(read_at=now()).where(Notification.user == user.id, Notification.read_at.is_null()).execute()
 
 
 def warnings(user):

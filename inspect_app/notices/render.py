@@ -1,0 +1,171 @@
+"""HTML → PDF with WeasyPrint, locked down: only the app's own fonts and stylesheet, no network.
+
+WeasyPrint costs ~0.9 s to import and loads fonts per FontConfiguration, so a process keeps one
+renderer and reuses it. The renderer refuses to run without the 公文 fonts rather than print
+tofu boxes, and refuses a document whose text has a character no installed font can show.
+"""
+
+import logging
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from inspect_app.config import PROJECT_ROOT
+
+FONT_DIR = PROJECT_ROOT / "static" / "fonts" / "fandol"
+STYLE_DIR = PROJECT_ROOT / "static" / "notices"
+
+# family name used in the stylesheet → file in FONT_DIR
+FONT_FILES = {
+    ("FandolFang", "normal"): "FandolFang-Regular.otf",
+    ("FandolSong", "normal"): "FandolSong-Regular.otf",
+    ("FandolSong", "bold"): "FandolSong-Bold.otf",
+    ("FandolHei", "normal"): "FandolHei-Regular.otf",
+    ("FandolHei", "bold"): "FandolHei-Bold.otf",
+    ("FandolKai", "normal"): "FandolKai-Regular.otf",
+}
+# Fandol covers GB2312 only; rare characters in names (喆, 堃, 珺…) fall back to Noto CJK SC.
+FALLBACK_FAMILIES = ("Noto Serif CJK SC", "Noto Sans CJK SC")
+
+
+class RenderRefused(Exception):
+    """The document cannot be rendered faithfully; the message says why, in Chinese."""
+
+
+class FetchRefused(Exception):
+    pass
+
+
+def missing_fonts():
+    """Names of the 公文 fonts that are not installed (empty when all are)."""
+    missing = [name for name in FONT_FILES.values() if not (FONT_DIR / name).is_file()]
+    if not _fallback_installed():
+        missing.append(" / ".join(FALLBACK_FAMILIES) + "（fonts-noto-cjk）")
+    return missing
+
+
+def _fallback_installed():
+    import subprocess
+
+    try:
+        listed = subprocess.run(
+            ["fc-list", ":lang=zh-cn", "family"], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return any(family in listed for family in FALLBACK_FAMILIES)
+
+
+def font_face_css():
+    rules = []
+    for (family, weight), name in FONT_FILES.items():
+        url = (FONT_DIR / name).as_uri()
+        rules.append(
+            f'@font-face {{ font-family: "{family}"; font-weight: {weight}; src: url("{url}"); }}'
+        )
+    return "\n".join(rules)
+
+
+class _Fetcher:
+    """Builds WeasyPrint's URL fetcher that serves only files under the allowed folders and data:
+    URLs we made ourselves (the QR code). Everything else is refused and remembered."""
+
+    def __init__(self, allowed_dirs):
+        from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+        allowed = [Path(d).resolve() for d in allowed_dirs]
+        self.refused = []
+        outer = self
+
+        class LockedFetcher(URLFetcher):
+            def fetch(self, url, headers=None):
+                scheme = url.split(":", 1)[0].lower()
+                if scheme == "data":
+                    return super().fetch(url, headers)
+                if scheme == "file":
+                    path = Path(unquote(urlsplit(url).path)).resolve()
+                    if any(path.is_relative_to(root) for root in allowed) and path.is_file():
+                        return URLFetcherResponse(url, path.read_bytes())
+                outer.refused.append(url)
+                raise FetchRefused(f"refused to fetch {url}")
+
+        self.fetcher = LockedFetcher(allowed_protocols={"file", "data"}, allow_redirects=False)
+
+
+class _GlyphWatch(logging.Handler):
+    """Catches WeasyPrint's warning about characters without a glyph (they would print as boxes)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        message = record.getMessage()
+        if "notdef" in message or "glyph" in message.lower():
+            self.messages.append(message)
+
+
+class Renderer:
+    """One per process. `pdf(html)` returns PDF bytes; thread-safe (renders one at a time)."""
+
+    def __init__(self):
+        missing = missing_fonts()
+        if missing:
+            raise RenderRefused(
+                "缺少公文字体：" + "、".join(missing) + "。请执行 make run（或 make fonts）安装后重试。"
+            )
+        import weasyprint
+        from weasyprint.text.fonts import FontConfiguration
+
+        self._weasyprint = weasyprint
+        self._font_config = FontConfiguration()
+        self._lock = threading.Lock()
+        self._stylesheets = {}
+        self.last_refused = []
+
+    def stylesheet(self, css_text):
+        """A parsed stylesheet, cached by its text (font faces are loaded once per process)."""
+        sheet = self._stylesheets.get(css_text)
+        if sheet is None:
+            fetch = _Fetcher([FONT_DIR, STYLE_DIR])
+            sheet = self._weasyprint.CSS(
+                string=css_text,
+                font_config=self._font_config,
+                url_fetcher=fetch.fetcher,
+                base_url=STYLE_DIR.as_uri() + "/",
+            )
+            if fetch.refused:
+                raise RenderRefused("样式表引用了不允许的资源：" + "、".join(fetch.refused))
+            self._stylesheets[css_text] = sheet
+        return sheet
+
+    def pdf(self, html, css_text):
+        with self._lock:
+            sheet = self.stylesheet(css_text)
+            fetch = _Fetcher([FONT_DIR, STYLE_DIR])
+            watch = _GlyphWatch()
+            logger = logging.getLogger("weasyprint")
+            logger.addHandler(watch)
+            try:
+                document = self._weasyprint.HTML(
+                    string=html, url_fetcher=fetch.fetcher, base_url=STYLE_DIR.as_uri() + "/"
+                ).render(stylesheets=[sheet], font_config=self._font_config)
+                pdf = document.write_pdf()
+            finally:
+                logger.removeHandler(watch)
+            self.last_refused = fetch.refused
+            if watch.messages:
+                raise RenderRefused("文档中有字体无法显示的字符，为避免打印出空白方框已停止生成。")
+            return pdf
+
+
+_renderer = None
+_renderer_lock = threading.Lock()
+
+
+def renderer():
+    global _renderer
+    with _renderer_lock:
+        if _renderer is None:
+            _renderer = Renderer()
+        return _renderer
