@@ -1,4 +1,4 @@
-"""inspect_app: 督查督导 — inspections, rectification and notices."""
+"""inspect_app: 督查督导 — inspections, rectification and official notices."""
 
 from flask import Flask, g, jsonify
 from flask_wtf.csrf import CSRFProtect
@@ -46,6 +46,7 @@ def create_app(overrides=None):
     from inspect_app.checklists.views import bp as checklists_bp
     from inspect_app.home import bp as home_bp
     from inspect_app.inspections.views import bp as inspections_bp
+    from inspect_app.notices.views import bp as notices_bp
     from inspect_app.orgs.views import bp as orgs_bp
     from inspect_app.rectification.views import bp as tasks_bp
     from inspect_app.rounds.views import bp as rounds_bp
@@ -60,6 +61,7 @@ def create_app(overrides=None):
         rounds_bp,
         inspections_bp,
         tasks_bp,
+        notices_bp,
     ):
         app.register_blueprint(blueprint)
 

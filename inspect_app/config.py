@@ -57,6 +57,8 @@ def from_environment():
         "DATABASE_URL": os.environ.get(
             "INSPECT_DATABASE_URL", f"sqlite:///{instance / 'inspect.db'}"
         ),
+        # The address printed in notices' QR codes (e.g. http://10.1.2.3:5000); default: as requested
+        "PUBLIC_URL": os.environ.get("INSPECT_PUBLIC_URL", ""),
         "UPLOAD_FOLDER": os.environ.get("INSPECT_UPLOAD_FOLDER", str(instance / "uploads")),
         "CHECKLIST_FOLDER": os.environ.get(
             "INSPECT_CHECKLIST_FOLDER", str(PROJECT_ROOT / "checklists")

@@ -16,3 +16,42 @@ graceful_timeout = 20
 accesslog = os.environ.get("ACCESS_LOG", "-")
 # Each worker opens its own connections after the fork.
 preload_app = False
+
+
+# The background worker (notice batches) lives and dies with the web server, so `make run` is
+# the only command to start. If it dies, it is started again when gunicorn reloads or reaps a
+# web worker.
+_worker = None
+
+
+def _start_worker(log):
+    import subprocess
+    import sys
+
+    global _worker
+    _worker = subprocess.Popen([sys.executable, "-m", "inspect_app.worker"])
+    log.info("background worker started (pid %s)", _worker.pid)
+
+
+def when_ready(server):
+    _start_worker(server.log)
+
+
+def on_reload(server):
+    if _worker is not None and _worker.poll() is not None:
+        _start_worker(server.log)
+
+
+def child_exit(server, worker):
+    # a cheap moment to notice a dead background worker and bring it back
+    if _worker is not None and _worker.poll() is not None:
+        _start_worker(server.log)
+
+
+def on_exit(server):
+    if _worker is not None and _worker.poll() is None:
+        _worker.terminate()
+        try:
+            _worker.wait(timeout=10)
+        except Exception:
+            _worker.kill()

@@ -336,20 +336,6 @@ class EscalationDecision(BaseModel):
 ALL_MODELS += [EscalationDecision]
 
 
-class Notification(BaseModel):
-    """An in-app message for one user (new task, sent back, awaiting verification, …)."""
-
-    user = ForeignKeyField(User, backref="notifications", on_delete="CASCADE")
-    task = ForeignKeyField(Task, null=True, on_delete="CASCADE", backref="+")
-    kind = CharField(max_length=24)
-    text = TextField()
-    created_at = DateTimeField(default=now, index=True)
-    read_at = DateTimeField(null=True)
-
-
-ALL_MODELS += [Notification]
-
-
 class NoticeTemplate(BaseModel):
     """An admin's wording for one kind of notice. The newest version of a kind is in force;
     older versions stay because issued notices name the version they were drafted from."""
@@ -449,4 +435,16 @@ class NoticeCounter(BaseModel):
         indexes = ((("kind", "year"), True),)
 
 
-ALL_MODELS += [NoticeTemplate, NoticeBatch, Notice, NoticeRecipient, NoticeCounter]
+class Notification(BaseModel):
+    """An in-app message for one user (new task, sent back, awaiting verification, …)."""
+
+    user = ForeignKeyField(User, backref="notifications", on_delete="CASCADE")
+    task = ForeignKeyField(Task, null=True, on_delete="CASCADE", backref="+")
+    notice = ForeignKeyField(Notice, null=True, on_delete="CASCADE", backref="+")
+    kind = CharField(max_length=24)
+    text = TextField()
+    created_at = DateTimeField(default=now, index=True)
+    read_at = DateTimeField(null=True)
+
+
+ALL_MODELS += [NoticeTemplate, NoticeBatch, Notice, NoticeRecipient, NoticeCounter, Notification]

@@ -21,6 +21,8 @@ STAFF = {"admin", "supervisor", "team_leader", "inspector", "leader"}
 ADMIN = {"admin"}
 PLANNERS = {"admin", "supervisor"}
 TEAM = {"team_leader", "inspector"}
+NOTICE_OFFICE = {"admin", "supervisor", "leader"}
+UNIT_USERS = {"unit_liaison", "unit_head"}
 
 # endpoint -> roles let in. Object-level rules (a unit user's own unit) are tested separately:
 # here every object belongs to another unit (迎宾社区), never to the unit users' own (和平社区).
@@ -87,6 +89,31 @@ EXPECTED = {
     "tasks.revisit": {"supervisor"},
     "tasks.notification_list": SIGNED_IN,
     "tasks.read_notifications": SIGNED_IN,
+    "notices.index": NOTICE_OFFICE | UNIT_USERS,
+    "notices.show": NOTICE_OFFICE,  # unit users only for notices issued to their own unit
+    "notices.pdf": NOTICE_OFFICE,
+    "notices.new": {"supervisor"},
+    "notices.create": {"supervisor"},
+    "notices.from_escalation": {"supervisor"},
+    "notices.edit": {"supervisor"},
+    "notices.refresh": {"supervisor"},
+    "notices.discard": {"supervisor"},
+    "notices.correct": {"supervisor"},
+    "notices.approve": {"supervisor", "leader"},
+    "notices.send_back": {"supervisor", "leader"},
+    "notices.issue": {"supervisor"},
+    "notices.acknowledge": set(),  # only users of an addressed unit
+    "notices.round_notices": NOTICE_OFFICE,
+    "notices.start_batch": {"supervisor"},
+    "notices.approve_round": {"supervisor", "leader"},
+    "notices.batch": NOTICE_OFFICE,
+    "notices.batch_zip": NOTICE_OFFICE,
+    "notices.templates": PLANNERS,
+    "notices.template_edit": PLANNERS,
+    "notices.template_save": PLANNERS,
+    "notices.template_preview": PLANNERS,
+    "notices.verify": EVERYONE,  # a printout's QR code: whoever holds the paper may check it
+    "notices.verify_file": EVERYONE,
 }
 
 
@@ -109,6 +136,38 @@ def _task_of(round_, unit, upload_folder):
     )
     ExtensionRequest.create(task=task, requested_deadline=task.deadline, reason="测试")
     return task
+
+
+def _notice_of(round_, unit, task):
+    """An issued notice addressed to `unit`, an escalation decision and a finished batch."""
+    from inspect_app.models import EscalationDecision, Notice, NoticeBatch, NoticeRecipient
+
+    supervisor = User.get(User.username == "duchaban")
+    notice = Notice.create(
+        kind="reminder",
+        status="issued",
+        title="催办通知",
+        main_to=unit.name,
+        unit=unit,
+        context={},
+        verify_token="access-test-token",
+        number="区督催〔2026〕1号",
+        number_year=2026,
+        number_seq=1,
+        pdf_file="missing.pdf",
+        sha256="0" * 64,
+        pdf_size=1000,
+        page_count=1,
+        issued_at=task.created_at,
+        issued_by=supervisor,
+        created_by=supervisor,
+    )
+    NoticeRecipient.create(notice=notice, unit=unit)
+    decision = EscalationDecision.create(
+        task=task, level="talk", rank=3, applied=True, decided_by=supervisor
+    )
+    batch = NoticeBatch.create(round=round_, kind="rectification", action="draft", status="done")
+    return notice, decision, batch
 
 
 def _routes(app):
@@ -173,7 +232,13 @@ def arguments(app, demo, checklists_loaded, published_round):
     )
     other_unit = demo["QH-DF-YB"]
     task = _task_of(published_round, other_unit, app.config["UPLOAD_FOLDER"])
+    notice, decision, batch = _notice_of(published_round, other_unit, task)
     return {
+        "notice_id": notice.id,
+        "decision_id": decision.id,
+        "batch_id": batch.id,
+        "token": notice.verify_token,
+        "kind": "rectification",
         "task_id": task.id,
         "action": "suspend",
         "request_id": task.extensions.get().id,

@@ -4,6 +4,7 @@ from inspect_app.vocab import UNIT_ROLES
 
 STAFF = frozenset({"admin", "supervisor", "team_leader", "inspector", "leader"})
 TEAM_ROLES = frozenset({"team_leader", "inspector"})
+NOTICE_OFFICE = frozenset({"admin", "supervisor", "leader"})
 
 # action -> roles allowed whatever the object.
 ROLE_RULES = {
@@ -21,6 +22,14 @@ ROLE_RULES = {
     "task.list": STAFF | UNIT_ROLES,  # unit users' lists hold only their own unit's tasks
     "task.assign": {"supervisor"},
     "escalation.view": STAFF,
+    # official notices (公文): the register and drafts are the office's and the leaders';
+    # a unit user's list holds only the issued notices addressed to their unit
+    "notice.list": NOTICE_OFFICE | UNIT_ROLES,
+    "notice.register": NOTICE_OFFICE,
+    "notice.draft": {"supervisor"},
+    "notice.approve": {"supervisor", "leader"},
+    "notice.issue": {"supervisor"},
+    "notice_template.edit": {"admin", "supervisor"},
 }
 
 
@@ -64,6 +73,17 @@ def _unit_of_task(user, task):
     )
 
 
+def _addressed_to(user, notice):
+    from inspect_app.models import NoticeRecipient
+
+    return (
+        notice.status == "issued"
+        and NoticeRecipient.select()
+        .where(NoticeRecipient.notice == notice.id, NoticeRecipient.unit == user.unit_id)
+        .exists()
+    )
+
+
 # action -> (roles that may reach some object, the test for one object).
 OBJECT_RULES = {
     "unit.view": (
@@ -90,6 +110,11 @@ OBJECT_RULES = {
         UNIT_ROLES | {"supervisor"},
         lambda user, task: user.role == "supervisor" or user.unit_id == task.lead_unit_id,
     ),
+    "notice.view": (
+        NOTICE_OFFICE | UNIT_ROLES,
+        lambda user, notice: user.role in NOTICE_OFFICE or _addressed_to(user, notice),
+    ),
+    "notice.acknowledge": (UNIT_ROLES, _addressed_to),
     "finding.edit": (
         TEAM_ROLES | {"supervisor"},
         lambda user, inspection: user.role == "supervisor" or _on_team(user, inspection),

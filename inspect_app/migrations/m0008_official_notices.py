@@ -15,6 +15,7 @@ from peewee import (
     PostgresqlDatabase,
     TextField,
 )
+from playhouse.migrate import SchemaMigrator, migrate
 
 from inspect_app.db import JSONField
 from inspect_app.migrations import base_model, table
@@ -22,7 +23,7 @@ from inspect_app.migrations import base_model, table
 
 def _rename_notifications(db):
     postgres = isinstance(db.obj if hasattr(db, "obj") else db, PostgresqlDatabase)
-    db.execute_sql('ALTER TABLE notice RENAME TO notification')
+    db.execute_sql("ALTER TABLE notice RENAME TO notification")
     for column in ("user_id", "task_id", "created_at"):
         db.execute_sql(f'DROP INDEX IF EXISTS "notice_{column}"')
         db.execute_sql(f'CREATE INDEX "notification_{column}" ON notification ("{column}")')
@@ -120,3 +121,12 @@ def up(db):
             indexes = ((("kind", "year"), True),)
 
     db.create_tables([NoticeTemplate, NoticeBatch, Notice, NoticeRecipient, NoticeCounter])
+    # an in-app notification may point at the notice it is about (签收 reminders)
+    migrator = SchemaMigrator.from_database(db)
+    migrate(
+        migrator.add_column(
+            "notification",
+            "notice_id",
+            ForeignKeyField(Notice, null=True, on_delete="CASCADE", field=Notice.id),
+        ),
+    )

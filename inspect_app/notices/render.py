@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from inspect_app.config import PROJECT_ROOT
+from inspect_app.errors import ServiceError
 
 FONT_DIR = PROJECT_ROOT / "static" / "fonts" / "fandol"
 STYLE_DIR = PROJECT_ROOT / "static" / "notices"
@@ -28,8 +29,10 @@ FONT_FILES = {
 FALLBACK_FAMILIES = ("Noto Serif CJK SC", "Noto Sans CJK SC")
 
 
-class RenderRefused(Exception):
+class RenderRefused(ServiceError):
     """The document cannot be rendered faithfully; the message says why, in Chinese."""
+
+    status = 409
 
 
 class FetchRefused(Exception):
@@ -97,12 +100,11 @@ class _GlyphWatch(logging.Handler):
 
     def __init__(self):
         super().__init__(logging.WARNING)
-        self.messages = []
+        self.characters = []
 
     def emit(self, record):
-        message = record.getMessage()
-        if "notdef" in message or "glyph" in message.lower():
-            self.messages.append(message)
+        if "notdef" in str(record.msg) and record.args:
+            self.characters.append(f"“{record.args[0]}”（U+{record.args[1]:04X}）")
 
 
 class Renderer:
@@ -112,7 +114,9 @@ class Renderer:
         missing = missing_fonts()
         if missing:
             raise RenderRefused(
-                "缺少公文字体：" + "、".join(missing) + "。请执行 make run（或 make fonts）安装后重试。"
+                "缺少公文字体："
+                + "、".join(missing)
+                + "。请执行 make run（或 make fonts）安装后重试。"
             )
         import weasyprint
         from weasyprint.text.fonts import FontConfiguration
@@ -140,6 +144,7 @@ class Renderer:
         return sheet
 
     def pdf(self, html, css_text):
+        """(PDF bytes, page count)."""
         with self._lock:
             sheet = self.stylesheet(css_text)
             fetch = _Fetcher([FONT_DIR, STYLE_DIR])
@@ -151,12 +156,17 @@ class Renderer:
                     string=html, url_fetcher=fetch.fetcher, base_url=STYLE_DIR.as_uri() + "/"
                 ).render(stylesheets=[sheet], font_config=self._font_config)
                 pdf = document.write_pdf()
+                pages = len(document.pages)
             finally:
                 logger.removeHandler(watch)
             self.last_refused = fetch.refused
-            if watch.messages:
-                raise RenderRefused("文档中有字体无法显示的字符，为避免打印出空白方框已停止生成。")
-            return pdf
+            if watch.characters:
+                raise RenderRefused(
+                    "文档中有已安装字体都无法显示的字符"
+                    + "、".join(sorted(set(watch.characters)))
+                    + "，为避免打印出空白方框已停止生成，请修改相关文字。"
+                )
+            return pdf, pages
 
 
 _renderer = None

@@ -6,6 +6,7 @@ from inspect_app.auth.access import authorize, requires
 from inspect_app.auth.permissions import SIGNED_IN
 from inspect_app.errors import NotFound, ServiceError
 from inspect_app.models import ExtensionRequest, TaskEvent, Unit
+from inspect_app.notices.kinds import KIND_FOR_RUNG, KINDS
 from inspect_app.rectification import escalation, files, ledger, notifications, service
 from inspect_app.rounds.service import all_rounds, get_round
 from inspect_app.vocab import SEVERITIES
@@ -121,6 +122,9 @@ def _page(task, status=200, error=None):
         else None,
         decisions=list(task.escalations),
         steps={s.code: s for s in steps},
+        notice_rungs={
+            rung: KINDS[kind].label for rung, kind in KIND_FOR_RUNG.items()
+        },
     )
 
 

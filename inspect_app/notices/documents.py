@@ -1,0 +1,67 @@
+"""A notice as a printed document: GB/T 9704 HTML from templates/notices/document.pdf.html → PDF."""
+
+import io
+from functools import cache
+
+import segno
+from flask import render_template
+
+from inspect_app.notices import render
+from inspect_app.notices.kinds import attachments
+
+VERSION_SPACE_PT = 440  # the 发文机关标志 must fit on one line of the 156 mm 版心 (442 pt)
+
+
+@cache
+def _stylesheets():
+    base = render.font_face_css() + "\n" + (render.STYLE_DIR / "gbt9704.css").read_text()
+    # 信函格式: no page number on the first page
+    letter = base + "\n@page :first { @bottom-right { content: none; } }"
+    return {"file": base, "letter": letter}
+
+
+def letterhead_size(text, layout):
+    largest = 40 if layout == "file" else 30
+    return max(16, min(largest, int(VERSION_SPACE_PT / max(len(text), 1))))
+
+
+def qr_data_uri(url):
+    return segno.make(url, error="m").svg_data_uri(border=0)
+
+
+def html(texts, context, kind, *, number, date_cn, watermark=None, verify_url=None):
+    """The document's HTML. `texts` come from wording.fill (title/main_to/copy_to may have been
+    edited on the notice); `number` is the 发文字号 or a placeholder on drafts."""
+    doc = {
+        "layout": texts["layout"],
+        "letterhead": texts["letterhead"],
+        "letterhead_pt": letterhead_size(texts["letterhead"], texts["layout"]),
+        "number": number,
+        "title": texts["title"],
+        "main_to": texts["main_to"],
+        "body": texts["body"],
+        "attachments": attachments(kind, context),
+        "signature": texts["signature"],
+        "date_cn": date_cn,
+        "copy_to": texts["copy_to"],
+        "printed_by": texts["printed_by"],
+        "watermark": watermark,
+        "verify_qr": qr_data_uri(verify_url) if verify_url else None,
+    }
+    return render_template("notices/document.pdf.html", doc=doc)
+
+
+def pdf(document_html, layout):
+    """(PDF bytes, page count)."""
+    return render.renderer().pdf(document_html, _stylesheets()[layout])
+
+
+def zip_of(files):
+    """A zip archive (bytes) of [(name, bytes)], stored rather than deflated: PDFs are compressed."""
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in files:
+            archive.writestr(name, data)
+    return buffer.getvalue()

@@ -1,0 +1,134 @@
+"""The adjustable wording of notices: Jinja2 templates an admin edits, versioned per kind.
+
+Templates run in Jinja's sandbox with autoescaping, so a template can only format the data it
+is given, and a finding's text is printed as text even if it looks like HTML. Undefined names
+are errors, so a typo is caught at preview instead of printing an empty gap in a notice.
+"""
+
+from functools import cache
+from pathlib import Path
+
+import yaml
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
+
+from inspect_app import audit
+from inspect_app.db import database
+from inspect_app.errors import ValidationFailed
+from inspect_app.models import NoticeTemplate
+from inspect_app.notices.kinds import KINDS, sample_context
+
+LAYOUTS = {"file": "文件格式（红头、发文字号、红色分隔线）", "letter": "信函格式（红色双线）"}
+# field → (label, is Jinja, max length)
+FIELDS = {
+    "layout": ("版式", False, 8),
+    "letterhead": ("发文机关标志", False, 100),
+    "number_prefix": ("发文字号前缀", False, 16),
+    "title": ("标题", True, 2000),
+    "main_to": ("主送机关", True, 2000),
+    "body": ("正文", True, 50000),
+    "signature": ("发文机关署名", False, 100),
+    "copy_to": ("抄送", True, 2000),
+    "printed_by": ("印发机关", False, 100),
+}
+_env = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined, trim_blocks=True)
+
+
+@cache
+def _defaults():
+    return yaml.safe_load((Path(__file__).parent / "defaults.yaml").read_text(encoding="utf-8"))
+
+
+def current(kind):
+    """The template in force for `kind`: the newest saved version, or the shipped wording."""
+    saved = (
+        NoticeTemplate.select()
+        .where(NoticeTemplate.kind == kind)
+        .order_by(NoticeTemplate.version.desc())
+        .first()
+    )
+    return saved or NoticeTemplate(kind=kind, version=0, **_defaults()[kind])
+
+
+def versions(kind):
+    return list(
+        NoticeTemplate.select()
+        .where(NoticeTemplate.kind == kind)
+        .order_by(NoticeTemplate.version.desc())
+    )
+
+
+def _compile(name, source):
+    try:
+        return _env.from_string(source)
+    except TemplateSyntaxError as error:
+        raise ValidationFailed(
+            f"{FIELDS[name][0]}第{error.lineno}行有语法错误：{error.message}",
+            fields={name: f"第{error.lineno}行：{error.message}"},
+        ) from error
+
+
+def _fill_one(name, source, context):
+    try:
+        return _compile(name, source).render(context)
+    except ValidationFailed:
+        raise
+    except TemplateError as error:
+        raise ValidationFailed(
+            f"{FIELDS[name][0]}无法生成：{error}", fields={name: str(error)}
+        ) from error
+    except (TypeError, ValueError, KeyError, IndexError, ArithmeticError) as error:
+        raise ValidationFailed(
+            f"{FIELDS[name][0]}无法生成：{error}", fields={name: str(error)}
+        ) from error
+
+
+def fill(template, context):
+    """The texts of a notice from `template` and the notice's data."""
+    texts = {}
+    for name, (_, is_jinja, _) in FIELDS.items():
+        source = getattr(template, name) or ""
+        if not is_jinja:
+            texts[name] = source
+        elif name == "body":
+            texts[name] = Markup(_fill_one(name, source, context))
+        else:  # one-line fields: no markup, whitespace collapsed
+            texts[name] = " ".join(_fill_one(name, source, context).split())
+    return texts
+
+
+def clean(kind, data):
+    """Validated field values from a form; raises with a message per bad field."""
+    if kind not in KINDS:
+        raise ValidationFailed("没有这种公文")
+    values, errors = {}, {}
+    for name, (label, _, limit) in FIELDS.items():
+        value = (data.get(name) or "").replace("\r\n", "\n")
+        if name != "body":
+            value = value.strip()
+        if not value.strip() and name not in ("copy_to", "printed_by"):
+            errors[name] = f"请填写{label}"
+        elif len(value) > limit:
+            errors[name] = f"{label}不能超过{limit}个字符"
+        values[name] = value
+    if values["layout"] not in LAYOUTS and "layout" not in errors:
+        errors["layout"] = "版式只能是文件格式或信函格式"
+    if errors:
+        raise ValidationFailed("公文模板有误：" + "；".join(errors.values()), fields=errors)
+    draft = NoticeTemplate(kind=kind, **values)
+    fill(draft, sample_context(kind))  # every name the template uses must exist
+    return draft
+
+
+def save(kind, data, *, by):
+    draft = clean(kind, data)
+    with database.atomic():
+        latest = current(kind)
+        draft.version = latest.version + 1
+        draft.created_by = by
+        draft.save(force_insert=True)
+        audit.record(
+            by, "notice_template.save", draft, f"修改{KINDS[kind].label}模板（第{draft.version}版）"
+        )
+    return draft

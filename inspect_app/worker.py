@@ -1,0 +1,61 @@
+"""The background worker: a huey consumer on a SQLite queue in the instance folder.
+
+`make run` starts it beside the web server (gunicorn's `when_ready` hook runs
+`python -m inspect_app.worker`); it renders batches of notices so that web requests stay quick.
+"""
+
+import logging
+
+from huey import SqliteHuey
+
+from inspect_app.config import instance_path
+
+_folder = instance_path()
+_folder.mkdir(parents=True, exist_ok=True)
+huey = SqliteHuey("inspect_app", filename=str(_folder / "queue.db"))
+_app = None
+
+
+def bind(app):
+    """Run tasks with this app (tests, or a process that already has one)."""
+    global _app
+    _app = app
+
+
+def _application():
+    global _app
+    if _app is None:
+        from inspect_app import create_app
+
+        _app = create_app()
+    return _app
+
+
+@huey.task()
+def run_notice_batch(batch_id, base_url):
+    from inspect_app.db import database
+    from inspect_app.notices import batches
+
+    app = _application()
+    with app.app_context():
+        database.connect(reuse_if_open=True)
+        try:
+            batches.run(batch_id, upload_folder=app.config["UPLOAD_FOLDER"], base_url=base_url)
+        finally:
+            database.close()
+
+
+def main():
+    logging.basicConfig(level=logging.INFO, format="[worker] %(asctime)s %(message)s")
+    from inspect_app.notices import render
+
+    _application()
+    try:
+        render.renderer()  # import WeasyPrint and load the fonts once, before the first job
+    except render.RenderRefused as error:
+        logging.error("%s", error)
+    huey.create_consumer(workers=1, worker_type="thread", periodic=False).run()
+
+
+if __name__ == "__main__":
+    main()
