@@ -6,8 +6,8 @@ Run from the project root with the project's virtualenv:
     .venv/bin/python bench/notices.py             # more repetitions, steadier figures
 
 It builds a throwaway SQLite database (migrations, checklists, demo accounts) in a temporary
-directory, adds 50 communities to a published 暗访 round, each with 12 findings over the
-checklist's sections (so that its 整改通知书 runs to three pages: two of text, one attachment
+directory, adds 50 communities to a published 暗访 round, each with 3 findings from different
+sections of the checklist (so that its 整改通知书 runs to three pages: two of text, one attachment
 table), and drafts and approves their notices. Then, in one process and with one renderer, as
 the web workers and the background worker do:
 
@@ -42,7 +42,7 @@ def log(message):
     print(message, file=sys.stderr, flush=True)
 
 
-def build_district(units=50, findings_per_unit=12):
+def build_district(units=50, findings_per_unit=3):
     from werkzeug.datastructures import MultiDict
 
     from inspect_app.checklists import service as checklists
@@ -129,10 +129,14 @@ def floor_html(notice, texts):
     )
 
 
+# Each element in the face the notice prints it in (标题 bold Song, 一、 黑体, （一） 楷体, body
+# 仿宋), so that the floor embeds the same fonts; nothing else of the GB/T layout.
 FLOOR_CSS = """
 @page { size: A4; margin: 25mm; }
 html { font-family: "FandolFang"; font-size: 16pt; line-height: 28.95pt; }
-h1, h2 { font-family: "FandolSong"; font-weight: bold; }
+h1 { font-family: "FandolSong"; font-weight: bold; }
+h2, th { font-family: "FandolHei"; font-weight: normal; }
+h3 { font-family: "FandolKai"; font-weight: normal; }
 table { border-collapse: collapse; font-size: 12pt; }
 td, th { border: 0.5pt solid black; }
 """
@@ -161,7 +165,7 @@ def main():
         with app.app_context():
             upgrade()
             database.connect(reuse_if_open=True)
-            log("building 50 units with 12 findings each …")
+            log("building 50 units with 3 findings each …")
             round_ = build_district()
             office = User.get(User.username == "duchaban")
             leader = User.get(User.username == "lingdao")

@@ -26,7 +26,7 @@ def letterhead_size(text, layout):
 
 
 def qr_data_uri(url):
-    return segno.make(url, error="m").svg_data_uri(border=0)
+    return segno.make(url, error="m").png_data_uri(scale=4, border=0)
 
 
 def html(texts, context, kind, *, number, date_cn, watermark=None, verify_url=None):
