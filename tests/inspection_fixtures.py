@@ -155,3 +155,43 @@ def published_round(app, demo, checklists_loaded, fixed_today):
     rounds.publish(round_, by=User.get(User.username == "duchaban"))
     assert Finding.select().where(Finding.status == "confirmed").count() == 3
     return round_
+
+
+@pytest.fixture
+def published_two_units(app, demo, checklists_loaded, fixed_today):
+    """A published round over 和平社区 and 迎宾社区, one confirmed finding each."""
+    from inspect_app.findings.service import add_adhoc
+    from inspect_app.inspections import service as inspections
+
+    round_ = make_round(demo)
+    office = User.get(User.username == "duchaban")
+    for inspection in Inspection.select().where(Inspection.round == round_.id):
+        add_adhoc(
+            inspection,
+            {
+                "description": f"{inspection.unit.name}党费收缴台账不全",
+                "severity": "一般",
+                "deadline_days": "10",
+                "measure": "补齐台账",
+            },
+            by=User.get(User.username == "zuzhang"),
+        )
+        Inspection.update(status="approved").where(Inspection.id == inspection.id).execute()
+        inspections.sign_off(Inspection.get_by_id(inspection.id), by=office)
+    rounds.publish(round_, by=office)
+    return round_
+
+
+@pytest.fixture
+def worker(app):
+    """The real huey consumer, in threads of this process, working for the test's app."""
+    from inspect_app import worker as background
+
+    background.huey.flush()
+    background.bind(app)
+    consumer = background.huey.create_consumer(workers=1, worker_type="thread", periodic=False)
+    consumer.start()
+    yield
+    consumer.stop(graceful=True)
+    background.bind(None)
+    background.huey.flush()

@@ -353,3 +353,57 @@ def test_unit_reports_progress_with_a_photo_and_the_supervisor_sends_back_then_c
     context.close()
     task = Task.get_by_id(task.id)
     assert task.status == "closed" and task.sent_back_count == 1
+
+
+def test_supervisor_issues_a_rounds_notices_with_a_progress_bar_and_the_unit_signs(
+    browser, live_server, published_two_units, worker, db_kind
+):
+    from inspect_app.models import Notice
+
+    round_id = published_two_units.id
+
+    def as_user(username, viewport=(1024, 768)):
+        context = browser.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]}, locale="zh-CN", has_touch=True
+        )
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        sign_in(page, live_server, username)
+        return context, page
+
+    context, page = as_user("duchaban")
+    page.goto(f"{live_server}/rounds/{round_id}/notices")
+    page.click("button:has-text('全部起草并预览')")
+    page.wait_for_selector("#batch-progress progress")
+    page.wait_for_selector("a:has-text('下载压缩包')")  # htmx polled the bar to the end
+    assert page.is_visible("text=已完成：2 份")
+    shot(page, "11-notice-batch-done-1024x768", db_kind)
+    context.close()
+
+    context, page = as_user("lingdao")
+    page.goto(f"{live_server}/rounds/{round_id}/notices")
+    page.click("button:has-text('全部审签')")
+    page.wait_for_selector(".flash-success")
+    context.close()
+
+    context, page = as_user("duchaban")
+    page.goto(f"{live_server}/rounds/{round_id}/notices")
+    page.click("button:has-text('全部印发')")
+    page.wait_for_selector("a:has-text('下载压缩包')")
+    page.goto(f"{live_server}/notices")
+    assert page.is_visible("text=区督改〔2026〕1号") and page.is_visible("text=0/1")
+    shot(page, "12-notice-register-1024x768", db_kind)
+    notice = Notice.select().where(Notice.number == "区督改〔2026〕1号").get()
+    page.goto(f"{live_server}/notices/{notice.id}")
+    shot(page, "13-notice-issued-1024x768", db_kind)
+    context.close()
+
+    unit = "hp-lianluo" if notice.unit.code == "QH-DF-HP" else "yb-lianluo"
+    context, page = as_user(unit, (768, 1024))
+    page.goto(f"{live_server}/notices")
+    page.click(f"a:has-text('{notice.title}')")
+    page.click("button:has-text('签收')")
+    page.wait_for_selector(".flash-success")
+    assert page.is_visible("text=本单位已于")
+    shot(page, "14-notice-signed-by-unit-768x1024", db_kind)
+    context.close()

@@ -249,6 +249,10 @@ def test_addressed_unit_acknowledges_and_the_register_shows_who_has_not(app, log
         unit.get(f"/notices/{issued.id}/pdf").data == office.get(f"/notices/{issued.id}/pdf").data
     )
     assert unit.post(f"/notices/{issued.id}/acknowledge").status_code == 303
+    unread = Notification.select().where(
+        Notification.notice == issued.id, Notification.read_at.is_null()
+    )
+    assert unread.count() == 0  # the 请签收 message is done with once the unit has signed
     assert unit.post(f"/notices/{issued.id}/acknowledge").status_code == 409
     recipient = NoticeRecipient.get(NoticeRecipient.notice == issued.id)
     assert recipient.acknowledged_by.username == "hp-lianluo"
@@ -532,21 +536,6 @@ def test_bad_drafting_requests_get_clear_errors(app, login, demo, planned_round,
 # -- batch ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def worker(app):
-    """The real huey consumer, in threads of this process, bound to the test's app."""
-    from inspect_app import worker as background
-
-    background.huey.flush()
-    background.bind(app)
-    consumer = background.huey.create_consumer(workers=1, worker_type="thread", periodic=False)
-    consumer.start()
-    yield
-    consumer.stop(graceful=True)
-    background.bind(None)
-    background.huey.flush()
-
-
 def _wait_for(client, batch_id, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -560,30 +549,9 @@ def _wait_for(client, batch_id, timeout=60):
 
 
 def test_a_rounds_notices_are_drafted_approved_and_issued_in_the_background(
-    app, login, demo, checklists_loaded, fixed_today, worker
+    app, login, published_two_units, worker
 ):
-    from inspect_app.findings.service import add_adhoc
-    from inspect_app.inspections import service as inspections
-    from inspect_app.models import Inspection
-    from inspect_app.rounds import service as rounds
-    from tests.inspection_fixtures import make_round
-
-    round_ = make_round(demo)  # 和平社区 and 迎宾社区
-    office_user = User.get(User.username == "duchaban")
-    for inspection in Inspection.select().where(Inspection.round == round_.id):
-        add_adhoc(
-            inspection,
-            {
-                "description": f"{inspection.unit.name}台账不全",
-                "severity": "一般",
-                "deadline_days": "10",
-                "measure": "补齐",
-            },
-            by=User.get(User.username == "zuzhang"),
-        )
-        Inspection.update(status="approved").where(Inspection.id == inspection.id).execute()
-        inspections.sign_off(Inspection.get_by_id(inspection.id), by=office_user)
-    rounds.publish(round_, by=office_user)
+    round_ = published_two_units  # 和平社区 and 迎宾社区
 
     office, leader = login("duchaban"), login("lingdao")
     response = office.post(f"/rounds/{round_.id}/notices/batch", {"action": "draft"})

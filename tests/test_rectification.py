@@ -210,14 +210,18 @@ def test_three_lists_and_filters(login, published_round):
     assert "没有符合条件" in client.get("/tasks?overdue=1").get_data(as_text=True)
 
 
-def test_notifications_reach_the_right_people_and_show_as_a_badge(login, published_round, monkeypatch):
+def test_notifications_reach_the_right_people_and_show_as_a_badge(
+    login, published_round, monkeypatch
+):
     from inspect_app.models import Notification, User
     from inspect_app.rectification import workdays
 
     supervisor, liaison, head = login("duchaban"), login("hp-lianluo"), login("hp-fuzeren")
     create(supervisor, published_round)
     task = Task.get()
-    recipients = {n.user.username for n in Notification.select().where(Notification.kind == "new_task")}
+    recipients = {
+        n.user.username for n in Notification.select().where(Notification.kind == "new_task")
+    }
     assert recipients == {"hp-lianluo", "hp-fuzeren"}  # the lead unit's users, nobody else
     home = liaison.get("/").get_data(as_text=True)
     assert "新的整改任务" in home and '<span class="badge">1</span>' in home
@@ -227,7 +231,10 @@ def test_notifications_reach_the_right_people_and_show_as_a_badge(login, publish
     act(head, task, "unit_approve")
     assert (
         Notification.select()
-        .where(Notification.kind == "to_verify", Notification.user == User.get(User.username == "duchaban").id)
+        .where(
+            Notification.kind == "to_verify",
+            Notification.user == User.get(User.username == "duchaban").id,
+        )
         .exists()
     )
     act(supervisor, task, "send_back", "材料不全")

@@ -460,6 +460,12 @@ def acknowledge(notice, *, by):
     with database.atomic():
         recipient.acknowledged_at, recipient.acknowledged_by = now(), by
         recipient.save()
+        unit_users = User.select(User.id).where(User.unit == by.unit_id)
+        Notification.update(read_at=now()).where(
+            Notification.notice == notice.id,
+            Notification.user.in_(unit_users),
+            Notification.read_at.is_null(),
+        ).execute()
         audit.record(by, "notice.acknowledge", notice, f"签收{notice.number}")
     return recipient
 
