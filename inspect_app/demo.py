@@ -334,6 +334,7 @@ def load_demo_activity():
                 by=people["hp-lianluo"],
                 text="已制定支委会年度计划，补齐会议记录；党费台账已按月登记",
             )
+    _demo_notices(visited, people, units)
     planned = plan(
         "2026年下半年党建目标考评（南关街道）",
         "bannian-kaoping",
@@ -341,3 +342,27 @@ def load_demo_activity():
         False,
     )
     return [visited, planned]
+
+
+def _demo_notices(round_, people, units):
+    """和平社区's 整改通知书 issued (and waiting for 签收), 迎宾社区's approved, a 督查通报 drafted."""
+    from flask import current_app
+
+    from inspect_app.notices import service as notices
+    from inspect_app.notices.render import RenderRefused
+
+    office, leader = people["duchaban"], people["lingdao"]
+    issued = notices.draft_rectification(round_, units["QH-DF-HP"], by=office)
+    notices.approve(issued, by=leader)
+    waiting = notices.draft_rectification(round_, units["QH-DF-YB"], by=office)
+    notices.approve(waiting, by=leader)
+    notices.draft_circular(round_, by=office)
+    try:
+        notices.issue(
+            issued,
+            by=office,
+            upload_folder=current_app.config["UPLOAD_FOLDER"],
+            base_url=current_app.config["PUBLIC_URL"] or "http://127.0.0.1:5000/",
+        )
+    except RenderRefused as error:  # fonts missing: the demo keeps the approved draft
+        current_app.logger.warning("demo notice not issued: %s", error.message)

@@ -147,12 +147,40 @@ def test_circular_is_a_red_header_document_with_ranking_and_problem_list(
     assert "区督通〔2026〕号" in text
     assert "中共示范区委督查室文件" in text and "情况的通报" in text
     assert "共检查1个单位" in text and "共发现问题3个" in text
-    assert "附件：1.得分排名表" in text and "2.问题清单" in text
+    assert "附件：问题清单" in text and "得分排名表" not in text  # 暗访 checklist: not scored
     for finding in FINDINGS:
         assert flat(finding) in text
     rows = red_rows(first_page_png(data, tmp_path))
     # 文件格式: 发文机关标志 about 72 mm from the top edge (0.24 of 297 mm), red rule below it
     assert any(0.2 < r < 0.3 for r in rows) and max(rows) < 0.45
+
+
+def test_circular_ranks_scored_units_with_ties_shared(
+    app, login, demo, checklists_loaded, fixed_today
+):
+    from inspect_app.models import Inspection, Round
+    from tests.inspection_fixtures import make_round
+
+    round_ = make_round(
+        demo, slug="bannian-kaoping", unannounced=False, units=("QH-DF-HP", "QH-DF-YB", "QH-NG-WF")
+    )
+    scores = {"QH-DF-HP": 88, "QH-DF-YB": 92.5, "QH-NG-WF": 88}
+    for inspection in Inspection.select().where(Inspection.round == round_.id):
+        inspection.score, inspection.max_score = scores[inspection.unit.code], 100
+        inspection.status = "signed_off"
+        inspection.save()
+    Round.update(published_at=round_.created_at).where(Round.id == round_.id).execute()
+    office = login("duchaban")
+    assert (
+        office.post("/notices/new", {"kind": "circular", "round_id": round_.id}).status_code == 303
+    )
+    notice = Notice.get()
+    ranking = [(r["rank"], r["unit"], r["tied"]) for r in notice.context["ranking"]]
+    assert ranking[0] == (1, demo["QH-DF-YB"].name, False)
+    assert {r[0] for r in ranking[1:]} == {2} and all(r[2] for r in ranking[1:])  # 并列第2
+    text = flat(pdf_text(office.get(f"/notices/{notice.id}/pdf").data))
+    assert "附件：1.得分排名表" in text and "2.问题清单" in text
+    assert "2（并列）" in text and "92.5/100" in text and "88/100" in text
 
 
 def test_every_kind_renders_from_its_shipped_template(app, demo):

@@ -75,6 +75,8 @@ def test_cli_setup_creates_demo_once_and_keeps_data_on_second_run(tmp_path):
     assert first.returncode == 0, first.stderr
     assert "admin" in first.stdout and "hp-lianluo" in first.stdout
     assert "已创建演示督查批次：2026年第四季度基层党建暗访督查（东风街道）" in first.stdout
+    issued = list((tmp_path / "uploads" / "notices").glob("*.pdf"))
+    assert len(issued) == 1 and issued[0].read_bytes().startswith(b"%PDF")  # the demo notice
     created = _cli(
         "users",
         "create",

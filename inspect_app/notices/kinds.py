@@ -313,6 +313,7 @@ def attachments(kind, context):
             {
                 "title": "问题及整改任务清单",
                 "columns": ["序号", "存在问题", "整改要求", "完成时限"],
+                "widths": [8, 44, 32, 16],
                 "rows": [
                     [f["seq"], f["description"], f["measure"], f["deadline"]]
                     for f in context["findings"]
@@ -320,36 +321,43 @@ def attachments(kind, context):
             }
         ]
     if kind == "circular":
-        return [
-            {
-                "title": "得分排名表",
-                "columns": ["名次", "单位", "得分", "得分率"],
-                "rows": [
-                    [
-                        f"{r['rank']}（并列）" if r["tied"] else r["rank"],
-                        r["unit"],
-                        f"{r['score']}/{r['max_score']}",
-                        r["rate"],
-                    ]
-                    for r in context["ranking"]
-                ],
-                "empty": "本批次检查清单不计分，不排名。",
-            },
+        tables = []
+        if context["ranking"]:  # an unscored checklist ranks nobody: no table at all
+            tables.append(
+                {
+                    "title": "得分排名表",
+                    "columns": ["名次", "单位", "得分", "得分率"],
+                    "widths": [14, 50, 18, 18],
+                    "rows": [
+                        [
+                            f"{r['rank']}（并列）" if r["tied"] else r["rank"],
+                            r["unit"],
+                            f"{r['score']}/{r['max_score']}",
+                            r["rate"],
+                        ]
+                        for r in context["ranking"]
+                    ],
+                }
+            )
+        tables.append(
             {
                 "title": "问题清单",
                 "columns": ["序号", "单位", "问题类别", "存在问题", "程度"],
+                "widths": [8, 22, 16, 44, 10],
                 "rows": [
                     [n, f["unit"], f["section"], f["description"], f["severity"]]
                     for n, f in enumerate(context["findings"], 1)
                 ],
                 "empty": "本批次未发现问题。",
-            },
-        ]
+            }
+        )
+        return tables
     if kind in ("reminder", "supervision"):
         return [
             {
                 "title": "逾期及临期整改任务清单",
                 "columns": ["序号", "整改任务", "完成时限", "状态"],
+                "widths": [8, 52, 20, 20],
                 "rows": [
                     [
                         n,
