@@ -8,6 +8,7 @@ from inspect_app import config, db, web
 from inspect_app.auth.access import enforce_access_rules, requires
 from inspect_app.auth.permissions import PUBLIC, can
 from inspect_app.auth.session import load_user
+from inspect_app.scores import config as scores_config
 from inspect_app.ids import MAX_ID
 from inspect_app.vocab import ROLES, UNIT_TYPES
 
@@ -35,6 +36,7 @@ def create_app(overrides=None):
     db.init_app(app)
     csrf.init_app(app)
     web.init_app(app)
+    scores_config.configure(app)
 
     app.before_request(load_user)
     app.before_request(enforce_access_rules)

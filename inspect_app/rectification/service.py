@@ -90,7 +90,9 @@ def available_actions(user, task):
 
 
 def _record(task, *, by, action, from_status, to_status, text="", detail=None):
-    return TaskEvent.create(
+    from inspect_app.scores.service import sync_task
+
+    event = TaskEvent.create(
         task=task,
         actor=by,
         action=action,
@@ -99,6 +101,8 @@ def _record(task, *, by, action, from_status, to_status, text="", detail=None):
         text=text,
         detail=detail,
     )
+    sync_task(task.id)  # process deductions and bonuses follow the trail as it grows
+    return event
 
 
 def act(task, action, *, by, text=""):
