@@ -46,6 +46,7 @@ def create_app(overrides=None):
 
     from inspect_app.auth.views import bp as auth_bp
     from inspect_app.checklists.views import bp as checklists_bp
+    from inspect_app.dashboard.views import bp as dashboard_bp
     from inspect_app.home import bp as home_bp
     from inspect_app.inspections.views import bp as inspections_bp
     from inspect_app.orgs.views import bp as orgs_bp
@@ -62,6 +63,7 @@ def create_app(overrides=None):
         rounds_bp,
         inspections_bp,
         tasks_bp,
+        dashboard_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -4,6 +4,8 @@ from inspect_app.vocab import UNIT_ROLES
 
 STAFF = frozenset({"admin", "supervisor", "team_leader", "inspector", "leader"})
 TEAM_ROLES = frozenset({"team_leader", "inspector"})
+# Who reads scores, rankings and the dashboard across units (inspectors fill sheets, not rank).
+LEADERSHIP = frozenset({"admin", "supervisor", "leader"})
 
 # action -> roles allowed whatever the object.
 ROLE_RULES = {
@@ -21,6 +23,8 @@ ROLE_RULES = {
     "task.list": STAFF | UNIT_ROLES,  # unit users' lists hold only their own unit's tasks
     "task.assign": {"supervisor"},
     "escalation.view": STAFF,
+    "score.view": LEADERSHIP,
+    "ranking.confirm": {"supervisor"},
 }
 
 
@@ -89,6 +93,11 @@ OBJECT_RULES = {
     "task.act": (
         UNIT_ROLES | {"supervisor"},
         lambda user, task: user.role == "supervisor" or user.unit_id == task.lead_unit_id,
+    ),
+    # A unit's own score, rank and where each point came from; never another unit's.
+    "score.unit": (
+        LEADERSHIP | UNIT_ROLES,
+        lambda user, unit: user.role in LEADERSHIP or unit.id == user.unit_id,
     ),
     "finding.edit": (
         TEAM_ROLES | {"supervisor"},
