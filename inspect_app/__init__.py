@@ -8,8 +8,8 @@ from inspect_app import config, db, web
 from inspect_app.auth.access import enforce_access_rules, requires
 from inspect_app.auth.permissions import PUBLIC, can
 from inspect_app.auth.session import load_user
-from inspect_app.scores import config as scores_config
 from inspect_app.ids import MAX_ID
+from inspect_app.scores import config as scores_config
 from inspect_app.vocab import ROLES, UNIT_TYPES
 
 csrf = CSRFProtect()

@@ -21,6 +21,7 @@ STAFF = {"admin", "supervisor", "team_leader", "inspector", "leader"}
 ADMIN = {"admin"}
 PLANNERS = {"admin", "supervisor"}
 TEAM = {"team_leader", "inspector"}
+LEADERSHIP = {"admin", "supervisor", "leader"}
 
 # endpoint -> roles let in. Object-level rules (a unit user's own unit) are tested separately:
 # here every object belongs to another unit (迎宾社区), never to the unit users' own (和平社区).
@@ -87,6 +88,17 @@ EXPECTED = {
     "tasks.revisit": {"supervisor"},
     "tasks.notice_list": SIGNED_IN,
     "tasks.read_notices": SIGNED_IN,
+    # Scores across units are for the leadership; unit users see only their own unit's page
+    # (the unit below is 迎宾社区, not theirs).
+    "dashboard.index": LEADERSHIP,
+    "dashboard.ranking_page": LEADERSHIP,
+    "dashboard.confirm": {"supervisor"},
+    "dashboard.flag_list": LEADERSHIP,
+    "dashboard.decide_flag": {"supervisor"},
+    "dashboard.problems": LEADERSHIP,
+    "dashboard.repeat_list": LEADERSHIP,
+    "dashboard.circular": LEADERSHIP,
+    "dashboard.unit_scores": LEADERSHIP,
 }
 
 
@@ -173,6 +185,18 @@ def arguments(app, demo, checklists_loaded, published_round):
     )
     other_unit = demo["QH-DF-YB"]
     task = _task_of(published_round, other_unit, app.config["UPLOAD_FOLDER"])
+    from inspect_app.models import AccountabilityFlag
+
+    flag = AccountabilityFlag.create(
+        unit=other_unit,
+        period="2026-Q4",
+        scope="type:community",
+        scope_label="社区排名",
+        reason="排名末位",
+        total=50,
+        rank=2,
+        of_count=2,
+    )
     return {
         "task_id": task.id,
         "action": "suspend",
@@ -182,6 +206,7 @@ def arguments(app, demo, checklists_loaded, published_round):
         "inspection_id": inspection.id,
         "photo_id": photo.id,
         "finding_id": finding.id,
+        "flag_id": flag.id,
         "size": "thumb",
         "unit_id": other_unit.id,
         "user_id": User.get(User.username == "yb-lianluo").id,
@@ -201,7 +226,9 @@ def test_route_access_for_role(app, arguments, role):
     # Log out last, or the rest would run signed out.
     routes = sorted(_routes(app), key=lambda rm: rm[0].endpoint == "auth.logout")
     for rule, method in routes:
-        url = rule.build({name: arguments[name] for name in rule.arguments})[1]
+        url = rule.build(
+            {name: {**arguments, **(rule.defaults or {})}[name] for name in rule.arguments}
+        )[1]
         response = client.get(url) if method == "GET" else client.post(url, {})
         response.close()  # static files are streamed
         allowed = role in EXPECTED[rule.endpoint]
