@@ -53,6 +53,15 @@ def _choices(period):
     return options
 
 
+_SENTINEL = 987654321
+
+
+def _unit_link(period):
+    """ "…/units/{}/scores?period=…" — built once per page, not once per row of a long table."""
+    url = url_for("dashboard.unit_scores", unit_id=_SENTINEL, period=period.code)
+    return url.replace(str(_SENTINEL), "{}")
+
+
 def _xlsx(tables, name):
     return send_file(
         io.BytesIO(export.workbook(tables)),
@@ -72,6 +81,7 @@ def index():
         period=period,
         choices=_choices(period),
         moves=ranking.MOVES,
+        unit_link=_unit_link(period),
         classes=[label for label, _ in rules.classes],
         section_bars=[
             (title, n, url_for("dashboard.problems", period=period.code, section=title))
@@ -107,6 +117,7 @@ def ranking_page(fmt):
         board=board,
         rules=rules,
         moves=ranking.MOVES,
+        unit_link=_unit_link(period),
     )
 
 
