@@ -99,6 +99,12 @@ EXPECTED = {
     "dashboard.repeat_list": LEADERSHIP,
     "dashboard.circular": LEADERSHIP,
     "dashboard.unit_scores": LEADERSHIP,
+    "dashboard.ranking_page_xlsx": LEADERSHIP,
+    "dashboard.flag_list_xlsx": LEADERSHIP,
+    "dashboard.problems_xlsx": LEADERSHIP,
+    "dashboard.repeat_list_xlsx": LEADERSHIP,
+    "dashboard.circular_xlsx": LEADERSHIP,
+    "dashboard.unit_scores_xlsx": LEADERSHIP,
 }
 
 

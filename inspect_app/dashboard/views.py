@@ -1,7 +1,7 @@
 """HTTP for the dashboard, rankings, 末位问责, problems, repeats, 通报 data and unit scores.
 
-Each table page answers .xlsx at the same path with the suffix (`url_for(…, fmt="xlsx")`):
-the same rows, exported.
+Each table page answers .xlsx at the same path with the suffix (endpoint `<page>_xlsx`): the
+same rows, exported.
 """
 
 import io
@@ -96,7 +96,7 @@ def index():
 
 
 @bp.get("/rankings", defaults={"fmt": "html"})
-@bp.get("/rankings.xlsx", defaults={"fmt": "xlsx"})
+@bp.get("/rankings.xlsx", endpoint="ranking_page_xlsx", defaults={"fmt": "xlsx"})
 @requires("score.view")
 def ranking_page(fmt):
     rules, period = _rules(), _period()
@@ -155,7 +155,7 @@ def _flags_page(status=200, error=None, flag_id=None, fmt="html"):
 
 
 @bp.get("/flags", defaults={"fmt": "html"})
-@bp.get("/flags.xlsx", defaults={"fmt": "xlsx"})
+@bp.get("/flags.xlsx", endpoint="flag_list_xlsx", defaults={"fmt": "xlsx"})
 @requires("score.view")
 def flag_list(fmt):
     return _flags_page(fmt=fmt)
@@ -182,7 +182,7 @@ def decide_flag(flag_id):
 
 
 @bp.get("/problems", defaults={"fmt": "html"})
-@bp.get("/problems.xlsx", defaults={"fmt": "xlsx"})
+@bp.get("/problems.xlsx", endpoint="problems_xlsx", defaults={"fmt": "xlsx"})
 @requires("score.view")
 def problems(fmt):
     period = _period()
@@ -207,7 +207,7 @@ def problems(fmt):
 
 
 @bp.get("/repeats", defaults={"fmt": "html"})
-@bp.get("/repeats.xlsx", defaults={"fmt": "xlsx"})
+@bp.get("/repeats.xlsx", endpoint="repeat_list_xlsx", defaults={"fmt": "xlsx"})
 @requires("score.view")
 def repeat_list(fmt):
     period = _period()
@@ -226,7 +226,7 @@ def repeat_list(fmt):
 
 
 @bp.get("/circular", defaults={"fmt": "html"})
-@bp.get("/circular.xlsx", defaults={"fmt": "xlsx"})
+@bp.get("/circular.xlsx", endpoint="circular_xlsx", defaults={"fmt": "xlsx"})
 @requires("score.view")
 def circular(fmt):
     period = _period()
@@ -244,7 +244,7 @@ def circular(fmt):
 
 
 @bp.get("/units/<int:unit_id>/scores", defaults={"fmt": "html"})
-@bp.get("/units/<int:unit_id>/scores.xlsx", defaults={"fmt": "xlsx"})
+@bp.get("/units/<int:unit_id>/scores.xlsx", endpoint="unit_scores_xlsx", defaults={"fmt": "xlsx"})
 @requires("score.unit")
 def unit_scores(unit_id, fmt):
     unit = get_unit(unit_id)
