@@ -197,7 +197,12 @@ def trend(limit=10, until=None):
     rounds = Round.select().order_by(Round.ends_on.desc(), Round.id.desc())
     if until is not None:
         rounds = rounds.where(Round.ends_on <= until)
-    rounds = list(rounds.where(Round.id.in_(query.select(Inspection.round))).limit(limit))
+    scored = Inspection.select(Inspection.id).where(
+        Inspection.round == Round.id,
+        Inspection.status == "signed_off",
+        Inspection.score.is_null(False),
+    )
+    rounds = list(rounds.where(fn.EXISTS(scored)).limit(limit))
     if not rounds:
         return []
     ids = [r.id for r in rounds]
@@ -229,9 +234,7 @@ class TypeSummary:
 
 def type_summaries(period, rules):
     result = []
-    for scope, _ in ranking.scopes(period):
-        if not scope.startswith("type:"):
-            continue
+    for scope, _ in ranking.scopes(period, parents=False):
         board = ranking.ranking(period, scope, rules)
         classes = {label: 0 for label, _ in rules.classes}
         moves = dict.fromkeys(ranking.MOVES, 0)

@@ -195,8 +195,8 @@ def _flag_candidates(rows, rules, scope):
                 row.flag_reasons.append(f"总分 {row.total} 低于 {rules.below} 分")
 
 
-def scopes(period):
-    """[(scope, label)] with ranked units this period: unit types, then parents."""
+def scopes(period, *, parents=True):
+    """[(scope, label)] with ranked units this period: unit types, then (if asked) parents."""
     types = [
         t
         for (t,) in (
@@ -207,7 +207,10 @@ def scopes(period):
             .tuples()
         )
     ]
-    parents = {
+    result = [(f"type:{t}", f"{UNIT_TYPES[t]}排名") for t in UNIT_TYPES if t in types]
+    if not parents:
+        return result
+    parent_ids = {
         p
         for (p,) in (
             UnitScore.select(Unit.parent)
@@ -219,9 +222,10 @@ def scopes(period):
         if p is not None
     }
     parent_units = (
-        Unit.select().where(Unit.id.in_(list(parents))).order_by(Unit.sort_order) if parents else []
+        Unit.select().where(Unit.id.in_(list(parent_ids))).order_by(Unit.sort_order)
+        if parent_ids
+        else []
     )
-    result = [(f"type:{t}", f"{UNIT_TYPES[t]}排名") for t in UNIT_TYPES if t in types]
     result += [(f"parent:{u.id}", f"{u.name}所属单位排名") for u in parent_units]
     return result
 
