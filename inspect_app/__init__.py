@@ -9,6 +9,7 @@ from inspect_app.auth.access import enforce_access_rules, requires
 from inspect_app.auth.permissions import PUBLIC, can
 from inspect_app.auth.session import load_user
 from inspect_app.ids import MAX_ID
+from inspect_app.scores import config as scores_config
 from inspect_app.vocab import ROLES, UNIT_TYPES
 
 csrf = CSRFProtect()
@@ -35,6 +36,7 @@ def create_app(overrides=None):
     db.init_app(app)
     csrf.init_app(app)
     web.init_app(app)
+    scores_config.configure(app)
 
     app.before_request(load_user)
     app.before_request(enforce_access_rules)
@@ -44,6 +46,7 @@ def create_app(overrides=None):
 
     from inspect_app.auth.views import bp as auth_bp
     from inspect_app.checklists.views import bp as checklists_bp
+    from inspect_app.dashboard.views import bp as dashboard_bp
     from inspect_app.home import bp as home_bp
     from inspect_app.inspections.views import bp as inspections_bp
     from inspect_app.notices.views import bp as notices_bp
@@ -62,6 +65,7 @@ def create_app(overrides=None):
         inspections_bp,
         tasks_bp,
         notices_bp,
+        dashboard_bp,
     ):
         app.register_blueprint(blueprint)
 

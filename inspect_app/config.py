@@ -50,6 +50,16 @@ def _escalation_ladder():
     return steps
 
 
+def _scoring_rules():
+    """Process rules, stars, classes and 末位问责 from INSPECT_SCORING_FILE, or None for the default."""
+    path = os.environ.get("INSPECT_SCORING_FILE")
+    if not path:
+        return None
+    from inspect_app.scores.config import load_file
+
+    return load_file(path)
+
+
 def from_environment():
     instance = instance_path()
     return {
@@ -75,6 +85,7 @@ def from_environment():
         "SESSION_IDLE_SECONDS": int(os.environ.get("INSPECT_SESSION_IDLE_SECONDS", 2 * 3600)),
         "MAX_CONTENT_LENGTH": 30 * 1024 * 1024,
         "ESCALATION_LADDER": _escalation_ladder(),
+        "SCORING_RULES": _scoring_rules(),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "WTF_CSRF_SSL_STRICT": False,  # intranet deployments often run plain HTTP behind a proxy
     }

@@ -335,13 +335,14 @@ def load_demo_activity():
                 text="已制定支委会年度计划，补齐会议记录；党费台账已按月登记",
             )
     _demo_notices(visited, people, units)
+    assessed = _demo_assessments(plan, people, units, today)
     planned = plan(
         "2026年下半年党建目标考评（南关街道）",
         "bannian-kaoping",
         ("QH-NG-WF", "QH-NG-SL", "QH-NG-QM"),
         False,
     )
-    return [visited, planned]
+    return [visited, *assessed, planned]
 
 
 def _demo_notices(round_, people, units):
@@ -366,3 +367,63 @@ def _demo_notices(round_, people, units):
         )
     except RenderRefused as error:  # fonts missing: the demo keeps the approved draft
         current_app.logger.warning("demo notice not issued: %s", error.message)
+
+
+# The communities assessed twice (last quarter and this one), and how many times each of them
+# breaks the first deduction rule of some scored items (by position among those needing no photo): a ranking with a tie, a class moving up
+# and one down, and items failing again (屡查屡犯).
+ASSESSED = ("QH-DF-HP", "QH-DF-YB", "QH-DF-JS", "QH-DF-FX", "QH-NG-WF", "QH-CB-XY", "QH-CB-HL")
+LAPSES = {
+    # code: (item positions that lose points last quarter, this quarter)
+    "QH-DF-HP": ((0, 3), (1,)),
+    "QH-DF-YB": ((0, 1, 2, 4, 5, 6), (0, 1, 2)),
+    "QH-DF-JS": ((1, 2), (0, 2, 4)),
+    "QH-DF-FX": ((2,), (0, 2, 4)),
+    "QH-NG-WF": ((), ()),
+    "QH-CB-XY": ((0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)),
+    "QH-CB-HL": ((3, 5), (3, 5, 7, 8)),
+}
+
+
+def _demo_assessments(plan, people, units, today):
+    """Two signed-off, published 考评 rounds a quarter apart: rankings with something to show."""
+    from werkzeug.datastructures import MultiDict
+
+    from inspect_app.inspections import service as inspections
+    from inspect_app.inspections.service import sheet_of
+    from inspect_app.models import Inspection, Round
+    from inspect_app.rounds import service as rounds
+
+    made = []
+    for which, (name, ends) in enumerate(
+        (
+            ("上季度党建工作考评（社区）", today - timedelta(days=92)),
+            ("本季度党建工作考评（社区）", today),
+        )
+    ):
+        round_ = plan(name, "bannian-kaoping", ASSESSED, False)
+        Round.update(starts_on=ends, ends_on=ends).where(Round.id == round_.id).execute()
+        for inspection in Inspection.select().where(Inspection.round == round_.id):
+            lapses = LAPSES[inspection.unit.code][which]
+            scored = [s for s in sheet_of(inspection).items if s["response"] == "score"]
+            # Lapses only where a note is evidence enough (no photo to take in a demo).
+            plain = [s["code"] for s in scored if "photo" not in s["require_when_failing"]]
+            for spec in scored:
+                fields = {"scored": "1"}
+                if spec["code"] in plain and plain.index(spec["code"]) in lapses:
+                    fields.update({"d0": "1", "note": "查阅资料发现未按要求落实"})
+                inspections.save_answer(
+                    inspection,
+                    spec["code"],
+                    MultiDict(fields),
+                    by=people["ducha1"],
+                    client_id=f"demo-{inspection.id}-{spec['code']}",
+                    base_revision=0,
+                )
+            inspection = inspections.get_inspection(inspection.id)
+            inspections.submit(inspection, by=people["ducha1"])
+            inspections.approve(inspection, by=people["zuzhang"])
+            inspections.sign_off(inspection, by=people["duchaban"])
+        rounds.publish(Round.get_by_id(round_.id), by=people["duchaban"])
+        made.append(round_)
+    return made

@@ -448,3 +448,71 @@ class Notification(BaseModel):
 
 
 ALL_MODELS += [NoticeTemplate, NoticeBatch, Notice, NoticeRecipient, NoticeCounter, Notification]
+
+
+class ScoreLine(BaseModel):
+    """One reason a unit's score moved: a checklist item's lost points, or a process event.
+
+    Item lines are written when an inspection is signed off (points lost on the checklist's own
+    scale); process lines (overdue, missed/late report, sent back, early closure) come from a
+    task's trail and name the event they came from. Their weights are configuration
+    (scores/config.py), applied when a ranking is read.
+    """
+
+    unit = ForeignKeyField(Unit, on_delete="CASCADE", backref="+")
+    day = DateField()  # the day it counts on: the round's last day, or the event's day
+    rule = CharField(max_length=24)  # "item" or a process rule code
+    inspection = ForeignKeyField(Inspection, null=True, on_delete="CASCADE", backref="+")
+    checklist = ForeignKeyField(Checklist, null=True, on_delete="CASCADE", backref="+")
+    item_code = CharField(max_length=32, default="")
+    item_text = TextField(default="")
+    section_code = CharField(max_length=32, default="")
+    section_title = CharField(max_length=200, default="")
+    points = PointsField(default=0)  # items: points lost; process lines: 0
+    failing = BooleanField(default=False)
+    occurrence = IntegerField(default=1)  # 屡查屡犯: the nth round this item failed at this unit
+    task = ForeignKeyField(Task, null=True, on_delete="CASCADE", backref="+")
+    event = ForeignKeyField(TaskEvent, null=True, on_delete="CASCADE", backref="+")
+
+
+class UnitScore(BaseModel):
+    """A unit's standing in one period, kept ready so rankings read one row per unit."""
+
+    unit = ForeignKeyField(Unit, on_delete="CASCADE", backref="+")
+    period = CharField(max_length=8)  # 2026-M11, 2026-Q4, 2026-H2, 2026-Y
+    inspections = IntegerField(default=0)
+    checklist_score = PointsField(null=True)  # mean 得分率 (百分制) of the period's inspections
+    overdue = IntegerField(default=0)
+    missed_report = IntegerField(default=0)
+    late_report = IntegerField(default=0)
+    sent_back = IntegerField(default=0)
+    early_close = IntegerField(default=0)
+    updated_at = DateTimeField(default=now)
+
+    class Meta:
+        indexes = ((("period", "unit"), True),)
+
+
+class AccountabilityFlag(BaseModel):
+    """末位问责: a unit at the bottom of a confirmed ranking, shown until a supervisor decides."""
+
+    unit = ForeignKeyField(Unit, on_delete="CASCADE", backref="+")
+    period = CharField(max_length=8)
+    scope = CharField(max_length=40)  # type:community, parent:12
+    scope_label = CharField(max_length=120)
+    reason = TextField()
+    total = PointsField()
+    rank = IntegerField()
+    of_count = IntegerField()
+    flagged_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    flagged_at = DateTimeField(default=now)
+    decided_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    decided_at = DateTimeField(null=True, index=True)
+    rung = CharField(max_length=24, default="")  # a ladder step's code; "" = none taken
+    note = TextField(default="")
+
+    class Meta:
+        indexes = ((("unit", "period", "scope"), True),)
+
+
+ALL_MODELS += [ScoreLine, UnitScore, AccountabilityFlag]

@@ -21,7 +21,8 @@ STAFF = {"admin", "supervisor", "team_leader", "inspector", "leader"}
 ADMIN = {"admin"}
 PLANNERS = {"admin", "supervisor"}
 TEAM = {"team_leader", "inspector"}
-NOTICE_OFFICE = {"admin", "supervisor", "leader"}
+LEADERSHIP = {"admin", "supervisor", "leader"}
+NOTICE_OFFICE = LEADERSHIP
 UNIT_USERS = {"unit_liaison", "unit_head"}
 
 # endpoint -> roles let in. Object-level rules (a unit user's own unit) are tested separately:
@@ -114,6 +115,23 @@ EXPECTED = {
     "notices.template_preview": PLANNERS,
     "notices.verify": EVERYONE,  # a printout's QR code: whoever holds the paper may check it
     "notices.verify_file": EVERYONE,
+    # Scores across units are for the leadership; unit users see only their own unit's page
+    # (the unit below is 迎宾社区, not theirs).
+    "dashboard.index": LEADERSHIP,
+    "dashboard.ranking_page": LEADERSHIP,
+    "dashboard.confirm": {"supervisor"},
+    "dashboard.flag_list": LEADERSHIP,
+    "dashboard.decide_flag": {"supervisor"},
+    "dashboard.problems": LEADERSHIP,
+    "dashboard.repeat_list": LEADERSHIP,
+    "dashboard.circular": LEADERSHIP,
+    "dashboard.unit_scores": LEADERSHIP,
+    "dashboard.ranking_page_xlsx": LEADERSHIP,
+    "dashboard.flag_list_xlsx": LEADERSHIP,
+    "dashboard.problems_xlsx": LEADERSHIP,
+    "dashboard.repeat_list_xlsx": LEADERSHIP,
+    "dashboard.circular_xlsx": LEADERSHIP,
+    "dashboard.unit_scores_xlsx": LEADERSHIP,
 }
 
 
@@ -233,6 +251,18 @@ def arguments(app, demo, checklists_loaded, published_round):
     other_unit = demo["QH-DF-YB"]
     task = _task_of(published_round, other_unit, app.config["UPLOAD_FOLDER"])
     notice, decision, batch = _notice_of(published_round, other_unit, task)
+    from inspect_app.models import AccountabilityFlag
+
+    flag = AccountabilityFlag.create(
+        unit=other_unit,
+        period="2026-Q4",
+        scope="type:community",
+        scope_label="社区排名",
+        reason="排名末位",
+        total=50,
+        rank=2,
+        of_count=2,
+    )
     return {
         "notice_id": notice.id,
         "decision_id": decision.id,
@@ -247,6 +277,7 @@ def arguments(app, demo, checklists_loaded, published_round):
         "inspection_id": inspection.id,
         "photo_id": photo.id,
         "finding_id": finding.id,
+        "flag_id": flag.id,
         "size": "thumb",
         "unit_id": other_unit.id,
         "user_id": User.get(User.username == "yb-lianluo").id,
@@ -266,7 +297,9 @@ def test_route_access_for_role(app, arguments, role):
     # Log out last, or the rest would run signed out.
     routes = sorted(_routes(app), key=lambda rm: rm[0].endpoint == "auth.logout")
     for rule, method in routes:
-        url = rule.build({name: arguments[name] for name in rule.arguments})[1]
+        url = rule.build(
+            {name: {**arguments, **(rule.defaults or {})}[name] for name in rule.arguments}
+        )[1]
         response = client.get(url) if method == "GET" else client.post(url, {})
         response.close()  # static files are streamed
         allowed = role in EXPECTED[rule.endpoint]

@@ -407,3 +407,44 @@ def test_supervisor_issues_a_rounds_notices_with_a_progress_bar_and_the_unit_sig
     assert page.is_visible("text=本单位已于")
     shot(page, "14-notice-signed-by-unit-768x1024", db_kind)
     context.close()
+
+
+def test_dashboard_and_ranking_on_a_tablet_both_ways_round(
+    browser, app, demo, checklists_loaded, db_kind
+):
+    """A leader reads the dashboard at 1024×768 and 768×1024, follows a bar to the list behind it,
+    and opens the ranking; the demo's two 考评 rounds give it a tie, movement and a bottom unit."""
+    from inspect_app.demo import load_demo_activity
+
+    with app.app_context():  # the demo issues a notice, stored under the app's upload folder
+        load_demo_activity()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        for width, height in ((1024, 768), (768, 1024)):
+            context = browser.new_context(
+                viewport={"width": width, "height": height}, locale="zh-CN", has_touch=True
+            )
+            page = context.new_page()
+            page.set_default_timeout(10_000)
+            sign_in(page, base, "lingdao")
+            page.click("text=督查看板")
+            page.wait_for_url(f"{base}/dashboard")
+            assert page.locator("svg.chart.hbars a").count() > 0
+            assert page.locator("svg.chart.line circle").count() >= 2
+            shot(page, f"20-dashboard-{width}x{height}", db_kind)
+            if width == 1024:
+                with page.expect_navigation():
+                    page.locator("svg.chart.hbars a").first.click()
+                assert "/problems" in page.url
+                assert page.locator("table").count() >= 1
+                page.goto(f"{base}/rankings")
+                assert "社区排名" in page.inner_text("main")
+                assert page.locator("tr.flagged").count() >= 1
+                shot(page, f"21-ranking-{width}x{height}", db_kind)
+            context.close()
+    finally:
+        server.shutdown()
+        thread.join()

@@ -4,7 +4,10 @@ from inspect_app.vocab import UNIT_ROLES
 
 STAFF = frozenset({"admin", "supervisor", "team_leader", "inspector", "leader"})
 TEAM_ROLES = frozenset({"team_leader", "inspector"})
-NOTICE_OFFICE = frozenset({"admin", "supervisor", "leader"})
+# Who reads scores, rankings and the dashboard across units (inspectors fill sheets, not rank),
+# and the notices register and drafts.
+LEADERSHIP = frozenset({"admin", "supervisor", "leader"})
+NOTICE_OFFICE = LEADERSHIP
 
 # action -> roles allowed whatever the object.
 ROLE_RULES = {
@@ -30,6 +33,8 @@ ROLE_RULES = {
     "notice.approve": {"supervisor", "leader"},
     "notice.issue": {"supervisor"},
     "notice_template.edit": {"admin", "supervisor"},
+    "score.view": LEADERSHIP,
+    "ranking.confirm": {"supervisor"},
 }
 
 
@@ -115,6 +120,11 @@ OBJECT_RULES = {
         lambda user, notice: user.role in NOTICE_OFFICE or _addressed_to(user, notice),
     ),
     "notice.acknowledge": (UNIT_ROLES, _addressed_to),
+    # A unit's own score, rank and where each point came from; never another unit's.
+    "score.unit": (
+        LEADERSHIP | UNIT_ROLES,
+        lambda user, unit: user.role in LEADERSHIP or unit.id == user.unit_id,
+    ),
     "finding.edit": (
         TEAM_ROLES | {"supervisor"},
         lambda user, inspection: user.role == "supervisor" or _on_team(user, inspection),

@@ -401,15 +401,18 @@ def approve(inspection, *, by):
 
 def sign_off(inspection, *, by):
     from inspect_app.findings.service import confirm_findings
+    from inspect_app.scores.service import record_inspection
 
     with database.atomic():
         _move(inspection, to="signed_off", allowed={"approved"}, by=by, signed_off_at=now())
         confirm_findings(inspection)
+        record_inspection(inspection)  # the score is fixed now: ready for rankings
     return inspection
 
 
 def reopen(inspection, *, by, reason):
     from inspect_app.findings.service import reopen_findings
+    from inspect_app.scores.service import forget_inspection
 
     with database.atomic():
         _move(
@@ -421,6 +424,7 @@ def reopen(inspection, *, by, reason):
             signed_off_at=None,
         )
         reopen_findings(inspection)
+        forget_inspection(inspection)
     return inspection
 
 

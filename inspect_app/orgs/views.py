@@ -41,8 +41,15 @@ def show(unit_id):
     authorize("unit.view", unit)
     children = list(unit.children.order_by(Unit.sort_order, Unit.code))
     users = list(unit.users.order_by(User.role, User.username)) if g.user.role == "admin" else []
+    from inspect_app.scores.ranking import pending_flags
+
     return render(
-        "orgs/unit.html", unit=unit, path=service.ancestors(unit), children=children, users=users
+        "orgs/unit.html",
+        unit=unit,
+        path=service.ancestors(unit),
+        children=children,
+        users=users,
+        accountability_flags=pending_flags(unit),  # 末位问责 stays visible until decided
     )
 
 

@@ -90,7 +90,9 @@ def available_actions(user, task):
 
 
 def _record(task, *, by, action, from_status, to_status, text="", detail=None):
-    return TaskEvent.create(
+    from inspect_app.scores.service import sync_task
+
+    event = TaskEvent.create(
         task=task,
         actor=by,
         action=action,
@@ -99,6 +101,8 @@ def _record(task, *, by, action, from_status, to_status, text="", detail=None):
         text=text,
         detail=detail,
     )
+    sync_task(task.id)  # process deductions and bonuses follow the trail as it grows
+    return event
 
 
 def act(task, action, *, by, text=""):
@@ -456,10 +460,16 @@ def visible_tasks(user):
 
 
 def filtered(user, args):
-    """Tasks this user may see, narrowed by the list filters (round, unit, status, severity, overdue)."""
+    """Tasks this user may see, narrowed by the list filters (round, period, unit, status,
+    severity, overdue)."""
     query = visible_tasks(user)
     if parse_id(args.get("round")):
         query = query.where(Task.round == parse_id(args["round"]))
+    if args.get("period"):
+        from inspect_app.scores.periods import parse
+
+        period = parse(args["period"])  # the period's rounds: those ending in it
+        query = query.where(Round.ends_on.between(period.start, period.end))
     if parse_id(args.get("unit")):
         query = query.where(Task.lead_unit == parse_id(args["unit"]))
     if args.get("status") in STATUS_LABELS:
