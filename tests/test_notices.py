@@ -183,6 +183,32 @@ def test_circular_ranks_scored_units_with_ties_shared(
     assert "2（并列）" in text and "92.5/100" in text and "88/100" in text
 
 
+def test_monthly_or_quarterly_circular_is_drafted_from_the_rankings(
+    app, login, demo, checklists_loaded, fixed_today
+):
+    from inspect_app.demo import load_demo_activity
+
+    with app.app_context():
+        load_demo_activity()  # two signed-off 考评 rounds a quarter apart
+    office = login("duchaban")
+    page = office.get("/circular?period=2026-Q4").get_data(as_text=True)
+    assert "起草考评通报" in page
+    response = office.post("/notices/new", {"kind": "period_circular", "period": "2026-Q4"})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    notice = Notice.get(Notice.kind == "period_circular")
+    ranked = [r for board in notice.context["rankings"] for r in board["rows"]]
+    assert notice.recipients.count() == len(ranked) == notice.context["ranked"] > 1
+    text = flat(pdf_text(office.get(f"/notices/{notice.id}/pdf").data))
+    assert "关于2026年第四季度基层党建工作考评情况的通报" in text
+    assert "得分排名表" in text and ranked[0]["unit"] in text and ranked[-1]["unit"] in text
+    again = office.post("/notices/new", {"kind": "period_circular", "period": "2026-Q4"})
+    assert again.headers["Location"] == f"/notices/{notice.id}"  # one open draft per period
+    empty = office.post("/notices/new", {"kind": "period_circular", "period": "2025-M01"})
+    assert empty.status_code == 409 and "没有已发布的计分考评结果" in empty.get_data(as_text=True)
+    bad = office.post("/notices/new", {"kind": "period_circular", "period": "2026-Q9"})
+    assert bad.status_code == 404
+
+
 def test_every_kind_renders_from_its_shipped_template(app, demo):
     from inspect_app.notices import batches, kinds, wording
 

@@ -17,13 +17,16 @@ def _stylesheets():
     base = render.font_face_css() + "\n" + (render.STYLE_DIR / "gbt9704.css").read_text()
     # 信函格式: no page number on page 1, and its red double line (thin over thick) 20 mm above
     # the bottom edge, 170 mm long: 15 mm below the 版心, drawn in the bottom margin
-    letter = base + """
+    letter = (
+        base
+        + """
 @page :first {
   @bottom-right { content: none; }
   @bottom-center { content: ""; width: 170mm; height: 1.2pt; margin-top: 15mm;
                    vertical-align: top; border-top: 0.8pt solid device-cmyk(0 0.8 0.8 0);
                    border-bottom: 2.2pt solid device-cmyk(0 0.8 0.8 0); }
 }"""
+    )
     return {"file": base, "letter": letter}
 
 

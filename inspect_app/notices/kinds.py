@@ -29,7 +29,7 @@ from inspect_app.vocab import UNIT_TYPES
 class Kind:
     code: str
     label: str
-    source: str  # what it is drafted from: round_unit, round, unit_tasks, escalation
+    source: str  # what it is drafted from: round_unit, round, period, unit_tasks, escalation
 
 
 KINDS = {
@@ -37,6 +37,7 @@ KINDS = {
     for k in (
         Kind("rectification", "整改通知书", "round_unit"),
         Kind("circular", "督查通报", "round"),
+        Kind("period_circular", "考评通报", "period"),  # 月通报 / 季评比 from the rankings
         Kind("reminder", "催办通知", "unit_tasks"),
         Kind("supervision", "督办单", "unit_tasks"),
         Kind("summons", "约谈通知", "escalation"),
@@ -252,6 +253,49 @@ def circular_context(round_, today):
     }
 
 
+def period_circular_context(period, rules, today):
+    """月通报 / 季评比: the period's rankings per unit type, movement, bottom units, problems."""
+    from inspect_app.dashboard.service import circular_data
+
+    data = circular_data(period, rules, today=today)
+    if not data.ranked:
+        raise Conflict(f"{period.label}没有已发布的计分考评结果，无法起草考评通报")
+
+    def row(r):
+        return {
+            "rank": r.rank,
+            "unit": r.unit.name,
+            "total": _points(r.total),
+            "stars": r.stars,
+            "class": r.klass,
+            "tied": bool(r.tied),
+            "move": r.move,
+            "previous_class": r.previous_class,
+        }
+
+    return {
+        "period": {"code": period.code, "label": period.label, "kind": period.kind},
+        "ranked": data.ranked,
+        "rankings": [{"label": b.label, "rows": [row(r) for r in b.rows]} for b in data.rankings],
+        "typical": [
+            {"item": text, "section": section, "count": times, "units": units}
+            for _, _, text, section, times, units in data.typical_problems[:5]
+        ],
+        "tasks": {
+            "total": data.tasks.total,
+            "closed": data.tasks.closed,
+            "overdue": data.tasks.overdue,
+            "rate": f"{data.tasks.rate}%" if data.tasks.rate is not None else "—",
+        },
+        "repeats": data.repeats,
+        "movers_up": [row(r) for r in data.movers_up],
+        "movers_down": [row(r) for r in data.movers_down],
+        "flagged": [r.unit.name for r in data.flagged],
+        "units": [r.unit.id for b in data.rankings for r in b.rows],
+        "today": chinese_date(today),
+    }
+
+
 def unit_tasks_context(unit, today):
     tasks = list(
         Task.select()
@@ -352,6 +396,25 @@ def attachments(kind, context):
             }
         )
         return tables
+    if kind == "period_circular":
+        return [
+            {
+                "title": board["label"].removesuffix("排名") + "得分排名表",
+                "columns": ["名次", "单位", "总分", "星级", "类别"],
+                "widths": [13, 41, 12, 22, 12],
+                "rows": [
+                    [
+                        f"{r['rank']}（并列）" if r["tied"] else r["rank"],
+                        r["unit"],
+                        r["total"],
+                        "★" * r["stars"],
+                        r["class"],
+                    ]
+                    for r in board["rows"]
+                ],
+            }
+            for board in context["rankings"]
+        ]
     if kind in ("reminder", "supervision"):
         return [
             {
@@ -472,6 +535,41 @@ def sample_context(kind, today=None):
                     "section": finding["section"],
                 }
             ],
+        }
+    if kind == "period_circular":
+        first = {
+            "rank": 1,
+            "unit": "示范街道南关社区党委",
+            "total": "96",
+            "stars": 5,
+            "class": "一类",
+            "tied": False,
+            "move": "up",
+            "previous_class": "二类",
+        }
+        last = {
+            "rank": 2,
+            "unit": unit["name"],
+            "total": "71.5",
+            "stars": 2,
+            "class": "三类",
+            "tied": False,
+            "move": "down",
+            "previous_class": "二类",
+        }
+        return common | {
+            "period": {"code": "2026-Q4", "label": "2026年第四季度", "kind": "quarter"},
+            "ranked": 2,
+            "rankings": [{"label": "社区", "rows": [first, last]}],
+            "typical": [
+                {"item": finding["item"], "section": finding["section"], "count": 6, "units": 4}
+            ],
+            "tasks": {"total": 20, "closed": 15, "overdue": 2, "rate": "75.0%"},
+            "repeats": 3,
+            "movers_up": [first],
+            "movers_down": [last],
+            "flagged": [unit["name"]],
+            "units": [],
         }
     if kind in ("reminder", "supervision"):
         return common | {"unit": unit, "tasks": [task], "overdue": [task], "nearly_due": []}

@@ -129,6 +129,22 @@ def draft_circular(round_, *, by, supersedes=None):
     )
 
 
+def draft_period_circular(period, rules, *, by, supersedes=None):
+    """月通报 / 季评比: addressed to every ranked unit."""
+    if supersedes is None:
+        for open_one in Notice.select().where(
+            Notice.kind == "period_circular", Notice.status != "issued"
+        ):
+            if open_one.context.get("period", {}).get("code") == period.code:
+                raise Conflict(
+                    f"已有未印发的{period.label}考评通报（{STATUS_LABELS[open_one.status]}），请在其基础上修改",
+                    fields={"notice_id": str(open_one.id)},
+                )
+    context = kinds.period_circular_context(period, rules, workdays.today())
+    units = list(Unit.select().where(Unit.id.in_(context["units"])).order_by(Unit.sort_order))
+    return _create("period_circular", context, by=by, recipients=units, supersedes=supersedes)
+
+
 def draft_for_unit(kind, unit, *, by, supersedes=None):
     if KINDS.get(kind) is None or KINDS[kind].source != "unit_tasks":
         raise ValidationFailed("这种公文不能按单位起草")
@@ -169,7 +185,7 @@ def draft_from_escalation(decision, steps, *, by, supersedes=None):
     )
 
 
-def correct(notice, steps, *, by):
+def correct(notice, steps, *, by, rules=None):
     """A new draft replacing an issued notice, from today's data; the old one stays as issued."""
     if notice.status != "issued":
         raise Conflict("只有已印发的公文需要更正；未印发的请直接修改")
@@ -179,6 +195,8 @@ def correct(notice, steps, *, by):
         return draft_rectification(notice.round, notice.unit, by=by, supersedes=notice)
     if notice.kind == "circular":
         return draft_circular(notice.round, by=by, supersedes=notice)
+    if notice.kind == "period_circular":
+        return draft_period_circular(_period_of(notice), rules, by=by, supersedes=notice)
     if notice.escalation_id:
         return draft_from_escalation(notice.escalation, steps, by=by, supersedes=notice)
     return draft_for_unit(notice.kind, notice.unit, by=by, supersedes=notice)
@@ -211,7 +229,13 @@ def edit(notice, data, *, by):
     return notice
 
 
-def refresh(notice, steps, *, by):
+def _period_of(notice):
+    from inspect_app.scores import periods
+
+    return periods.parse(notice.context["period"]["code"])
+
+
+def refresh(notice, steps, *, by, rules=None):
     """Re-read the data and the template in force into a draft (or an approved, un-issued one,
     which then needs approving again)."""
     if notice.status == "issued":
@@ -222,6 +246,8 @@ def refresh(notice, steps, *, by):
         context = kinds.rectification_context(notice.round, notice.unit, today)
     elif source == "round":
         context = kinds.circular_context(notice.round, today)
+    elif source == "period":
+        context = kinds.period_circular_context(_period_of(notice), rules, today)
     elif notice.escalation_id:
         context = kinds.escalation_context(notice.escalation, steps, today)
         if source == "unit_tasks":
@@ -436,6 +462,8 @@ def stored_pdf(notice, upload_folder=None):
 def file_name(notice):
     label = KINDS[notice.kind].label
     subject = notice.unit.name if notice.unit_id else (notice.round.name if notice.round_id else "")
+    if notice.kind == "period_circular":
+        subject = notice.context["period"]["label"]
     name = (
         f"{notice.number or label + '（' + STATUS_LABELS[notice.status] + '）'}_{label}_{subject}"
     )

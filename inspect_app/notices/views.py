@@ -32,6 +32,12 @@ def _steps():
     return escalation.ladder(current_app.config)
 
 
+def _rules():
+    from inspect_app.scores.config import rules_of
+
+    return rules_of(current_app.config)
+
+
 # -- register and one notice --------------------------------------------------------------
 
 
@@ -145,6 +151,11 @@ def create():
             notice = service.draft_from_escalation(decision, _steps(), by=g.user)
         elif source == "unit_tasks":
             notice = service.draft_for_unit(kind, _unit(form.get("unit_id")), by=g.user)
+        elif source == "period":
+            from inspect_app.scores import periods
+
+            period = periods.parse(form.get("period", ""))
+            notice = service.draft_period_circular(period, _rules(), by=g.user)
         else:
             round_ = get_round(_id(form.get("round_id"), "督查批次"))
             if source == "round":
@@ -199,7 +210,7 @@ def edit(notice_id):
 @bp.post("/notices/<int:notice_id>/refresh")
 @requires("notice.draft")
 def refresh(notice_id):
-    notice = service.refresh(service.get_notice(notice_id), _steps(), by=g.user)
+    notice = service.refresh(service.get_notice(notice_id), _steps(), by=g.user, rules=_rules())
     return _after(notice, "已按最新数据和模板更新，需重新审签")
 
 
@@ -244,7 +255,7 @@ def discard(notice_id):
 @bp.post("/notices/<int:notice_id>/correct")
 @requires("notice.draft")
 def correct(notice_id):
-    draft = service.correct(service.get_notice(notice_id), _steps(), by=g.user)
+    draft = service.correct(service.get_notice(notice_id), _steps(), by=g.user, rules=_rules())
     return _after(draft, "已起草更正稿；原公文保持不变")
 
 
