@@ -2,6 +2,7 @@
 
 import multiprocessing
 import os
+import sys
 
 # 0.0.0.0 so tablets on the LAN reach the server.
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
@@ -22,14 +23,14 @@ preload_app = False
 # the only command to start. If it dies, it is started again when gunicorn reloads or reaps a
 # web worker.
 _worker = None
+WORKER_COMMAND = [sys.executable, "-m", "inspect_app.worker"]
 
 
 def _start_worker(log):
     import subprocess
-    import sys
 
     global _worker
-    _worker = subprocess.Popen([sys.executable, "-m", "inspect_app.worker"])
+    _worker = subprocess.Popen(WORKER_COMMAND)
     log.info("background worker started (pid %s)", _worker.pid)
 
 

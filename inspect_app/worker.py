@@ -58,4 +58,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    # Run the module's own copy, not __main__: huey names tasks by module, and the web processes
+    # enqueue them as inspect_app.worker.run_notice_batch.
+    from inspect_app import worker
+
+    worker.main()

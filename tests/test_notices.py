@@ -631,3 +631,31 @@ def test_a_rounds_notices_are_drafted_approved_and_issued_in_the_background(
         assert hashlib.sha256(archive.read(name)).hexdigest() == notice.sha256
     nothing = office.post(f"/rounds/{round_.id}/notices/batch", {"action": "issue"})
     assert nothing.status_code == 409 and "没有已审签" in nothing.get_data(as_text=True)
+
+
+def test_the_worker_process_that_make_run_starts_renders_a_batch(app, login, published_two_units):
+    """The same command gunicorn's hook runs, as a separate process on the test's database."""
+    import os
+
+    from inspect_app import worker as background
+    from inspect_app.gunicorn_conf import WORKER_COMMAND
+
+    background.huey.flush()
+    env = {
+        **os.environ,
+        "INSPECT_DATABASE_URL": app.config["DATABASE_URL"],
+        "INSPECT_UPLOAD_FOLDER": app.config["UPLOAD_FOLDER"],
+    }
+    process = subprocess.Popen(WORKER_COMMAND, env=env)
+    try:
+        office = login("duchaban")
+        response = office.post(
+            f"/rounds/{published_two_units.id}/notices/batch", {"action": "draft"}
+        )
+        assert response.status_code == 303
+        body = _wait_for(office, response.headers["Location"].rsplit("/", 1)[1])
+        assert "已完成：2 份" in body
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        background.huey.flush()

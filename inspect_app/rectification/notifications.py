@@ -33,7 +33,9 @@ def to_supervisors(task, kind, text):
 
 
 def unread(user):
-    return list(user.notifications.where(Notification.read_at.is_null()).order_by(Notification.id.desc()))
+    return list(
+        user.notifications.where(Notification.read_at.is_null()).order_by(Notification.id.desc())
+    )
 
 
 def unread_count(user):
@@ -45,7 +47,9 @@ def recent(user, limit=100):
 
 
 def mark_all_read(user):
-    Notification.update(read_at=now()).where(Notification.user == user.id, Notification.read_at.is_null()).execute()
+    Notification.update(read_at=now()).where(
+        Notification.user == user.id, Notification.read_at.is_null()
+    ).execute()
 
 
 def warnings(user):

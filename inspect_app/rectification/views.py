@@ -122,9 +122,7 @@ def _page(task, status=200, error=None):
         else None,
         decisions=list(task.escalations),
         steps={s.code: s for s in steps},
-        notice_rungs={
-            rung: KINDS[kind].label for rung, kind in KIND_FOR_RUNG.items()
-        },
+        notice_rungs={rung: KINDS[kind].label for rung, kind in KIND_FOR_RUNG.items()},
     )
 
 
