@@ -54,7 +54,10 @@ def main():
         render.renderer()  # import WeasyPrint and load the fonts once, before the first job
     except render.RenderRefused as error:
         logging.error("%s", error)
-    huey.create_consumer(workers=1, worker_type="thread", periodic=False).run()
+    # poll at least once a second, so a batch starts while the user watches its progress bar
+    huey.create_consumer(
+        workers=1, worker_type="thread", periodic=False, max_delay=1.0
+    ).run()
 
 
 if __name__ == "__main__":
