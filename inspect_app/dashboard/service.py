@@ -210,7 +210,13 @@ def trend(limit=10, until=None):
     failing = dict(
         ScoreLine.select(Inspection.round, fn.COUNT(ScoreLine.id))
         .join(Inspection)
-        .where(Inspection.round.in_(ids), ScoreLine.failing == True, ScoreLine.rule == ITEM)
+        .where(
+            # item lines count on their round's last day: the (day, rule) index narrows the join
+            ScoreLine.day.in_(sorted({r.ends_on for r in rounds})),
+            ScoreLine.rule == ITEM,
+            Inspection.round.in_(ids),
+            ScoreLine.failing == True,
+        )
         .group_by(Inspection.round)
         .tuples()
     )
