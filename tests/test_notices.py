@@ -659,3 +659,40 @@ def test_the_worker_process_that_make_run_starts_renders_a_batch(app, login, pub
         process.terminate()
         process.wait(timeout=20)
         background.huey.flush()
+
+
+def test_two_issuers_at_once_get_consecutive_numbers(app, login, published_two_units):
+    """Two 印发 clicks on two notices at the same moment, each in its own connection."""
+    from inspect_app.db import database
+    from inspect_app.notices import batches
+
+    office = User.get(User.username == "duchaban")
+    for unit in batches._units_needing_notice(published_two_units):
+        service.draft_rectification(published_two_units, unit, by=office)
+    batches.approve_all(published_two_units, by=User.get(User.username == "lingdao"))
+    notices = list(Notice.select())
+    barrier, errors = threading.Barrier(2), []
+
+    def issue(notice_id):
+        try:
+            with app.app_context():
+                database.connect(reuse_if_open=True)
+                barrier.wait()
+                service.issue(
+                    Notice.get_by_id(notice_id),
+                    by=office,
+                    upload_folder=app.config["UPLOAD_FOLDER"],
+                    base_url="http://localhost/",
+                )
+        except Exception as error:  # reported below
+            errors.append(error)
+        finally:
+            database.close()
+
+    threads = [threading.Thread(target=issue, args=(n.id,)) for n in notices]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sorted(n.number_seq for n in Notice.select()) == [1, 2]

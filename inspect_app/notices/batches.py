@@ -149,7 +149,9 @@ def approve_all(round_, *, by):
         raise Conflict("该批次没有待审签的整改通知书草稿")
     with database.atomic():
         for notice in drafts:
-            service.approve(notice, by=by)
+            # the previews were rendered by the drafting batch; a late failure stops the issuing
+            # batch at that unit, with its name
+            service.approve(notice, by=by, check_render=False)
     return len(drafts)
 
 
