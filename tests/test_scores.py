@@ -309,6 +309,9 @@ def test_unit_users_see_their_own_score_but_no_other_unit_and_no_ranking(login, 
         "/dashboard?period=2026-Q9",
         "/rankings?period=2026-Q4&scope=planet:mars",
         "/rankings?period=2026-Q4&scope=parent:999999",
+        # a digit int() cannot read, and an id past the database's integer range
+        "/rankings?period=2026-Q4&scope=parent:²",
+        "/rankings.xlsx?period=2026-Q4&scope=parent:99999999999999999999999",
         "/problems?period=nonsense",
     ],
 )
