@@ -209,6 +209,32 @@ def test_monthly_or_quarterly_circular_is_drafted_from_the_rankings(
     assert bad.status_code == 404
 
 
+def test_a_period_circular_never_carries_an_unpublished_rounds_results(
+    app, login, demo, checklists_loaded, fixed_today
+):
+    """考评通报 goes to every ranked unit: a round signed off but not yet published (暗访 above
+    all) must not reach them through its rankings or typical problems."""
+    from inspect_app.demo import load_demo_activity
+    from inspect_app.models import Round
+
+    with app.app_context():
+        load_demo_activity()
+    this_quarter = Round.get(Round.name == "本季度党建工作考评（社区）")
+    Round.update(published_at=None).where(Round.id == this_quarter.id).execute()
+    office = login("duchaban")
+    response = office.post("/notices/new", {"kind": "period_circular", "period": "2026-Q4"})
+    assert response.status_code == 409
+    assert "尚未发布" in response.get_data(as_text=True) and this_quarter.name in response.get_data(
+        as_text=True
+    )
+    assert not Notice.select().where(Notice.kind == "period_circular").exists()
+    from inspect_app.rounds import service as rounds
+
+    rounds.publish(Round.get_by_id(this_quarter.id), by=User.get(User.username == "duchaban"))
+    response = office.post("/notices/new", {"kind": "period_circular", "period": "2026-Q4"})
+    assert response.status_code == 303
+
+
 def test_every_kind_renders_from_its_shipped_template(app, demo):
     from inspect_app.notices import batches, kinds, wording
 
