@@ -519,6 +519,35 @@ def test_sandboxed_templates_refuse_python_internals_and_report_errors_by_line(a
     assert wording.current("reminder").title == "关于加快整改的催办函"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<p style="font-size: 99999999999px">催办</p>',  # WeasyPrint divides by zero
+        '<p style="font-size: 1e308px">催办</p>',  # and overflows
+        "{% macro again() %}{{ again() }}{% endmacro %}{{ again() }}",  # recursion
+    ],
+)
+def test_a_template_that_cannot_be_printed_is_refused_when_saved_not_when_issued(app, login, body):
+    from inspect_app.notices import wording
+
+    admin = login("admin")
+    current = wording.current("reminder")
+    form = {name: getattr(current, name) for name in wording.FIELDS} | {"body": body}
+    preview = admin.post("/notice-templates/reminder/preview", form)
+    assert preview.status_code == 422
+    saved = admin.post("/notice-templates/reminder", form)
+    assert saved.status_code == 422
+    assert "催办通知模板" in saved.get_data(as_text=True)  # the form again, with the message
+    assert NoticeTemplate.select().count() == 0
+
+
+def test_a_document_the_renderer_chokes_on_is_a_refusal_not_a_crash(app):
+    html = '<html><body><p style="font-size: 99999999999px">x</p></body></html>'
+    with pytest.raises(render.RenderRefused) as error:
+        render.renderer().pdf(html, "")
+    assert "无法排版" in error.value.message
+
+
 def test_renderer_refuses_without_the_official_fonts(monkeypatch, tmp_path):
     monkeypatch.setattr(render, "FONT_DIR", tmp_path)
     with pytest.raises(render.RenderRefused) as error:

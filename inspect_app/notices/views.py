@@ -376,6 +376,8 @@ def template_edit(kind):
 def template_save(kind):
     _kind(kind)
     try:
+        # what cannot be printed is not saved: found now, not when a notice is approved or issued
+        batches.template_preview(kind, request.form)
         saved = wording.save(kind, request.form, by=g.user)
     except ValidationFailed as error:
         unsaved = wording.NoticeTemplate(
