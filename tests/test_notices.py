@@ -271,6 +271,32 @@ def test_approval_needs_a_second_person_and_issuing_needs_approval(
     assert Notice.select().count() == 1
 
 
+def test_a_second_supervisor_who_rewrote_a_draft_cannot_also_approve_it(
+    app, login, demo, published_round, fixed_today
+):
+    from inspect_app.auth.service import hash_password
+    from inspect_app.demo import DEMO_PASSWORD
+
+    User.create(
+        username="duchaban2",
+        display_name="王强",
+        role="supervisor",
+        password_hash=hash_password(DEMO_PASSWORD),
+    )
+    draft_rectification(login("duchaban"), published_round, demo["QH-DF-HP"])
+    notice = Notice.get()
+    other = login("duchaban2")
+    edited = other.post(
+        f"/notices/{notice.id}/edit",
+        {"title": "关于和平社区限期整改的通知", "main_to": notice.main_to, "copy_to": ""},
+    )
+    assert edited.status_code == 303
+    refused = other.post(f"/notices/{notice.id}/approve")
+    assert refused.status_code == 403 and "修改过这份公文" in refused.get_data(as_text=True)
+    assert Notice.get_by_id(notice.id).status == "draft"
+    assert login("lingdao").post(f"/notices/{notice.id}/approve").status_code == 303
+
+
 def test_issued_notice_is_frozen_and_a_correction_is_a_new_notice(
     app, login, issued, published_round
 ):
