@@ -376,6 +376,18 @@ def test_units_never_see_drafts(app, login, demo, published_round, fixed_today):
     assert notice.title not in unit.get("/notices").get_data(as_text=True)
 
 
+def test_units_learn_of_a_correction_only_once_it_is_issued(app, login, issued):
+    office, unit = login("duchaban"), login("hp-lianluo")
+    assert office.post(f"/notices/{issued.id}/correct").status_code == 303
+    correction = Notice.get(Notice.supersedes == issued.id)
+    page = unit.get(f"/notices/{issued.id}").get_data(as_text=True)
+    assert "本文已被更正" not in page and f"/notices/{correction.id}" not in page
+    assert login("lingdao").post(f"/notices/{correction.id}/approve").status_code == 303
+    assert office.post(f"/notices/{correction.id}/issue").status_code == 303
+    page = unit.get(f"/notices/{issued.id}").get_data(as_text=True)
+    assert "本文已被更正" in page and Notice.get_by_id(correction.id).number in page
+
+
 # -- verification -----------------------------------------------------------------------------
 
 
