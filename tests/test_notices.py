@@ -726,6 +726,23 @@ def test_a_rounds_notices_are_drafted_approved_and_issued_in_the_background(
     assert nothing.status_code == 409 and "没有已审签" in nothing.get_data(as_text=True)
 
 
+def test_a_batch_zip_keeps_both_notices_of_units_sharing_a_name(
+    app, login, published_two_units, worker, demo
+):
+    from inspect_app.models import Unit
+
+    Unit.update(name="机关党支部").where(Unit.code.in_(["QH-DF-HP", "QH-DF-YB"])).execute()
+    office = login("duchaban")
+    response = office.post(f"/rounds/{published_two_units.id}/notices/batch", {"action": "draft"})
+    assert response.status_code == 303
+    assert "已完成：2 份" in _wait_for(office, response.headers["Location"].rsplit("/", 1)[1])
+    archive = zipfile.ZipFile(io.BytesIO(office.get(response.headers["Location"] + "/zip").data))
+    names = archive.namelist()
+    assert len(names) == len(set(names)) == 2
+    texts = {flat(pdf_text(archive.read(name))) for name in names}
+    assert len(texts) == 2  # two different notices, not one twice
+
+
 def test_the_worker_process_that_make_run_starts_renders_a_batch(app, login, published_two_units):
     """The same command gunicorn's hook runs, as a separate process on the test's database."""
     import os
