@@ -388,6 +388,25 @@ def test_units_learn_of_a_correction_only_once_it_is_issued(app, login, issued):
     assert "本文已被更正" in page and Notice.get_by_id(correction.id).number in page
 
 
+def test_a_nul_character_anywhere_is_a_400_and_changes_nothing(
+    app, client, login, demo, published_round, fixed_today
+):
+    """PostgreSQL text cannot hold NUL: it must be refused, not become a 500 from the database."""
+    office = login("duchaban")
+    draft_rectification(office, published_round, demo["QH-DF-HP"])
+    notice = Notice.get()
+    form = {"title": "标题\x00", "main_to": notice.main_to, "copy_to": ""}
+    response = office.post(f"/notices/{notice.id}/edit", form)
+    assert response.status_code == 400 and "无效字符" in response.get_data(as_text=True)
+    assert Notice.get_by_id(notice.id).title == notice.title
+    refused = office.post(f"/notices/{notice.id}/send-back", {"reason": "\x00"})
+    assert refused.status_code == 400
+    leader = login("lingdao")
+    assert leader.get("/problems?period=2026-Q4&section=%00").status_code == 400
+    assert leader.get("/problems.xlsx?period=2026-Q4&item=%00").status_code == 400
+    assert client.get("/v/%00").status_code == 400
+
+
 # -- verification -----------------------------------------------------------------------------
 
 
