@@ -40,6 +40,7 @@ def create_app(overrides=None):
 
     app.before_request(load_user)
     app.before_request(enforce_access_rules)
+    app.before_request(web.refuse_nul)
     app.jinja_env.globals.update(
         can=lambda action, obj=None: can(g.user, action, obj), ROLES=ROLES, UNIT_TYPES=UNIT_TYPES
     )

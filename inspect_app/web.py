@@ -62,6 +62,20 @@ def error_response(status, message):
     return make_response(render_template("errors.html", status=status, message=message), status)
 
 
+def refuse_nul():
+    """before_request: PostgreSQL text cannot hold NUL (0x00); no real input has one, so a request
+    carrying it in its path, query or form is refused here instead of failing in the database."""
+    values = [*(request.view_args or {}).values()]
+    values += [v for _, vs in request.args.lists() for v in vs]
+    if request.method == "POST":
+        values += [v for _, vs in request.form.lists() for v in vs]
+    if any(isinstance(v, str) and "\x00" in v for v in values):
+        return error_response(
+            400, "提交的内容含有无效字符（NUL），请删除后重试；已保存的内容不受影响"
+        )
+    return None
+
+
 def init_app(app):
     htmx.init_app(app)
     from inspect_app.inspections.scoring import points_text

@@ -209,6 +209,32 @@ def test_monthly_or_quarterly_circular_is_drafted_from_the_rankings(
     assert bad.status_code == 404
 
 
+def test_a_period_circular_never_carries_an_unpublished_rounds_results(
+    app, login, demo, checklists_loaded, fixed_today
+):
+    """考评通报 goes to every ranked unit: a round signed off but not yet published (暗访 above
+    all) must not reach them through its rankings or typical problems."""
+    from inspect_app.demo import load_demo_activity
+    from inspect_app.models import Round
+
+    with app.app_context():
+        load_demo_activity()
+    this_quarter = Round.get(Round.name == "本季度党建工作考评（社区）")
+    Round.update(published_at=None).where(Round.id == this_quarter.id).execute()
+    office = login("duchaban")
+    response = office.post("/notices/new", {"kind": "period_circular", "period": "2026-Q4"})
+    assert response.status_code == 409
+    assert "尚未发布" in response.get_data(as_text=True) and this_quarter.name in response.get_data(
+        as_text=True
+    )
+    assert not Notice.select().where(Notice.kind == "period_circular").exists()
+    from inspect_app.rounds import service as rounds
+
+    rounds.publish(Round.get_by_id(this_quarter.id), by=User.get(User.username == "duchaban"))
+    response = office.post("/notices/new", {"kind": "period_circular", "period": "2026-Q4"})
+    assert response.status_code == 303
+
+
 def test_every_kind_renders_from_its_shipped_template(app, demo):
     from inspect_app.notices import batches, kinds, wording
 
@@ -243,6 +269,32 @@ def test_approval_needs_a_second_person_and_issuing_needs_approval(
     again = draft_rectification(office, published_round, demo["QH-DF-HP"])
     assert again.status_code == 303 and again.headers["Location"] == f"/notices/{notice.id}"
     assert Notice.select().count() == 1
+
+
+def test_a_second_supervisor_who_rewrote_a_draft_cannot_also_approve_it(
+    app, login, demo, published_round, fixed_today
+):
+    from inspect_app.auth.service import hash_password
+    from inspect_app.demo import DEMO_PASSWORD
+
+    User.create(
+        username="duchaban2",
+        display_name="王强",
+        role="supervisor",
+        password_hash=hash_password(DEMO_PASSWORD),
+    )
+    draft_rectification(login("duchaban"), published_round, demo["QH-DF-HP"])
+    notice = Notice.get()
+    other = login("duchaban2")
+    edited = other.post(
+        f"/notices/{notice.id}/edit",
+        {"title": "关于和平社区限期整改的通知", "main_to": notice.main_to, "copy_to": ""},
+    )
+    assert edited.status_code == 303
+    refused = other.post(f"/notices/{notice.id}/approve")
+    assert refused.status_code == 403 and "修改过这份公文" in refused.get_data(as_text=True)
+    assert Notice.get_by_id(notice.id).status == "draft"
+    assert login("lingdao").post(f"/notices/{notice.id}/approve").status_code == 303
 
 
 def test_issued_notice_is_frozen_and_a_correction_is_a_new_notice(
@@ -322,6 +374,37 @@ def test_units_never_see_drafts(app, login, demo, published_round, fixed_today):
     assert unit.get(f"/notices/{notice.id}").status_code == 403
     assert unit.get(f"/notices/{notice.id}/pdf").status_code == 403
     assert notice.title not in unit.get("/notices").get_data(as_text=True)
+
+
+def test_units_learn_of_a_correction_only_once_it_is_issued(app, login, issued):
+    office, unit = login("duchaban"), login("hp-lianluo")
+    assert office.post(f"/notices/{issued.id}/correct").status_code == 303
+    correction = Notice.get(Notice.supersedes == issued.id)
+    page = unit.get(f"/notices/{issued.id}").get_data(as_text=True)
+    assert "本文已被更正" not in page and f"/notices/{correction.id}" not in page
+    assert login("lingdao").post(f"/notices/{correction.id}/approve").status_code == 303
+    assert office.post(f"/notices/{correction.id}/issue").status_code == 303
+    page = unit.get(f"/notices/{issued.id}").get_data(as_text=True)
+    assert "本文已被更正" in page and Notice.get_by_id(correction.id).number in page
+
+
+def test_a_nul_character_anywhere_is_a_400_and_changes_nothing(
+    app, client, login, demo, published_round, fixed_today
+):
+    """PostgreSQL text cannot hold NUL: it must be refused, not become a 500 from the database."""
+    office = login("duchaban")
+    draft_rectification(office, published_round, demo["QH-DF-HP"])
+    notice = Notice.get()
+    form = {"title": "标题\x00", "main_to": notice.main_to, "copy_to": ""}
+    response = office.post(f"/notices/{notice.id}/edit", form)
+    assert response.status_code == 400 and "无效字符" in response.get_data(as_text=True)
+    assert Notice.get_by_id(notice.id).title == notice.title
+    refused = office.post(f"/notices/{notice.id}/send-back", {"reason": "\x00"})
+    assert refused.status_code == 400
+    leader = login("lingdao")
+    assert leader.get("/problems?period=2026-Q4&section=%00").status_code == 400
+    assert leader.get("/problems.xlsx?period=2026-Q4&item=%00").status_code == 400
+    assert client.get("/v/%00").status_code == 400
 
 
 # -- verification -----------------------------------------------------------------------------
@@ -493,6 +576,35 @@ def test_sandboxed_templates_refuse_python_internals_and_report_errors_by_line(a
     assert wording.current("reminder").title == "关于加快整改的催办函"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<p style="font-size: 99999999999px">催办</p>',  # WeasyPrint divides by zero
+        '<p style="font-size: 1e308px">催办</p>',  # and overflows
+        "{% macro again() %}{{ again() }}{% endmacro %}{{ again() }}",  # recursion
+    ],
+)
+def test_a_template_that_cannot_be_printed_is_refused_when_saved_not_when_issued(app, login, body):
+    from inspect_app.notices import wording
+
+    admin = login("admin")
+    current = wording.current("reminder")
+    form = {name: getattr(current, name) for name in wording.FIELDS} | {"body": body}
+    preview = admin.post("/notice-templates/reminder/preview", form)
+    assert preview.status_code == 422
+    saved = admin.post("/notice-templates/reminder", form)
+    assert saved.status_code == 422
+    assert "催办通知模板" in saved.get_data(as_text=True)  # the form again, with the message
+    assert NoticeTemplate.select().count() == 0
+
+
+def test_a_document_the_renderer_chokes_on_is_a_refusal_not_a_crash(app):
+    html = '<html><body><p style="font-size: 99999999999px">x</p></body></html>'
+    with pytest.raises(render.RenderRefused) as error:
+        render.renderer().pdf(html, "")
+    assert "无法排版" in error.value.message
+
+
 def test_renderer_refuses_without_the_official_fonts(monkeypatch, tmp_path):
     monkeypatch.setattr(render, "FONT_DIR", tmp_path)
     with pytest.raises(render.RenderRefused) as error:
@@ -631,6 +743,23 @@ def test_a_rounds_notices_are_drafted_approved_and_issued_in_the_background(
         assert hashlib.sha256(archive.read(name)).hexdigest() == notice.sha256
     nothing = office.post(f"/rounds/{round_.id}/notices/batch", {"action": "issue"})
     assert nothing.status_code == 409 and "没有已审签" in nothing.get_data(as_text=True)
+
+
+def test_a_batch_zip_keeps_both_notices_of_units_sharing_a_name(
+    app, login, published_two_units, worker, demo
+):
+    from inspect_app.models import Unit
+
+    Unit.update(name="机关党支部").where(Unit.code.in_(["QH-DF-HP", "QH-DF-YB"])).execute()
+    office = login("duchaban")
+    response = office.post(f"/rounds/{published_two_units.id}/notices/batch", {"action": "draft"})
+    assert response.status_code == 303
+    assert "已完成：2 份" in _wait_for(office, response.headers["Location"].rsplit("/", 1)[1])
+    archive = zipfile.ZipFile(io.BytesIO(office.get(response.headers["Location"] + "/zip").data))
+    names = archive.namelist()
+    assert len(names) == len(set(names)) == 2
+    texts = {flat(pdf_text(archive.read(name))) for name in names}
+    assert len(texts) == 2  # two different notices, not one twice
 
 
 def test_the_worker_process_that_make_run_starts_renders_a_batch(app, login, published_two_units):

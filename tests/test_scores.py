@@ -303,12 +303,27 @@ def test_unit_users_see_their_own_score_but_no_other_unit_and_no_ranking(login, 
     assert unit_user.get(f"/units/{yb.id}/scores.xlsx?period=2026-Q4").status_code == 403
 
 
+def test_a_unit_tied_with_another_is_not_told_the_other_units_name(login, app, demo):
+    hp, yb = demo["QH-DF-HP"], demo["QH-DF-YB"]
+    _score(hp, "2026-Q4", "88")
+    _score(yb, "2026-Q4", "88")
+    text = login("hp-lianluo").get(f"/units/{hp.id}/scores?period=2026-Q4").get_data(as_text=True)
+    assert "并列第 1 名" in text
+    assert yb.name not in text and "迎宾社区" not in text
+    # the leadership sees whom it is tied with
+    leader = login("lingdao").get(f"/units/{hp.id}/scores?period=2026-Q4").get_data(as_text=True)
+    assert yb.name in leader
+
+
 @pytest.mark.parametrize(
     "url",
     [
         "/dashboard?period=2026-Q9",
         "/rankings?period=2026-Q4&scope=planet:mars",
         "/rankings?period=2026-Q4&scope=parent:999999",
+        # a digit int() cannot read, and an id past the database's integer range
+        "/rankings?period=2026-Q4&scope=parent:²",
+        "/rankings.xlsx?period=2026-Q4&scope=parent:99999999999999999999999",
         "/problems?period=nonsense",
     ],
 )

@@ -14,6 +14,7 @@ from inspect_app.errors import Conflict, Forbidden, NotFound, ServiceError, Vali
 from inspect_app.findings.service import ACTIVE
 from inspect_app.models import Finding, Inspection, Notice, NoticeBatch, Unit, User, now
 from inspect_app.notices import documents, kinds, service, wording
+from inspect_app.notices.render import RenderRefused
 
 ACTIONS = {"draft": "起草并预览", "issue": "印发"}
 STATUS_LABELS = {"queued": "排队中", "running": "生成中", "done": "已完成", "failed": "失败"}
@@ -192,4 +193,7 @@ def template_preview(kind, form):
         date_cn=kinds.chinese_date(now().date()),
         watermark="模板预览",
     )
-    return documents.pdf(html, texts["layout"])[0]
+    try:
+        return documents.pdf(html, texts["layout"])[0]
+    except RenderRefused as error:  # a template that cannot be printed is the form's error
+        raise ValidationFailed(error.message) from error

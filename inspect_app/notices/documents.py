@@ -71,7 +71,14 @@ def zip_of(files):
     import zipfile
 
     buffer = io.BytesIO()
+    used = set()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         for name, data in files:
-            archive.writestr(name, data)
+            # two units may share a name (机关党支部 under two streets): unzipping must keep both
+            stem, unique, n = name.removesuffix(".pdf"), name, 1
+            while unique in used:
+                n += 1
+                unique = f"{stem}（{n}）.pdf"
+            used.add(unique)
+            archive.writestr(unique, data)
     return buffer.getvalue()

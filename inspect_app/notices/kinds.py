@@ -16,6 +16,7 @@ from inspect_app.models import (
     EscalationDecision,
     Finding,
     Inspection,
+    Round,
     Task,
     TaskFinding,
     Unit,
@@ -257,6 +258,25 @@ def period_circular_context(period, rules, today):
     """月通报 / 季评比: the period's rankings per unit type, movement, bottom units, problems."""
     from inspect_app.dashboard.service import circular_data
 
+    # The rankings and problems count every signed-off inspection, published or not; a notice
+    # addressed to the units must not tell them an unpublished (暗访) round's results.
+    unpublished = [
+        r.name
+        for r in Round.select(Round.name)
+        .join(Inspection, on=(Inspection.round == Round.id))
+        .where(
+            Round.ends_on.between(period.start, period.end),
+            Round.published_at.is_null(),
+            Inspection.status == "signed_off",
+        )
+        .distinct()
+        .order_by(Round.name)
+    ]
+    if unpublished:
+        raise Conflict(
+            f"{period.label}有已审签但尚未发布结果的督查批次（{'、'.join(unpublished)}），"
+            "考评通报会发给各单位，请先发布这些批次再起草"
+        )
     data = circular_data(period, rules, today=today)
     if not data.ranked:
         raise Conflict(f"{period.label}没有已发布的计分考评结果，无法起草考评通报")

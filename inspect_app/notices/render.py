@@ -157,6 +157,12 @@ class Renderer:
                 ).render(stylesheets=[sheet], font_config=self._font_config)
                 pdf = document.write_pdf()
                 pages = len(document.pages)
+            except Exception as error:  # e.g. an admin's style="font-size: 1e308px" in a template
+                logging.getLogger(__name__).warning("render failed: %r", error)
+                raise RenderRefused(
+                    f"文档无法排版（{type(error).__name__}: {error}），"
+                    "请检查公文模板中的 HTML 和样式（如字号、尺寸）后重试。"
+                ) from error
             finally:
                 logger.removeHandler(watch)
             self.last_refused = fetch.refused

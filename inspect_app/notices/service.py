@@ -16,6 +16,7 @@ from inspect_app import audit
 from inspect_app.db import database
 from inspect_app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from inspect_app.models import (
+    AuditEvent,
     Inspection,
     Notice,
     NoticeCounter,
@@ -315,6 +316,8 @@ def approve(notice, *, by, check_render=True):
     _require(notice, "draft", "审签")
     if notice.created_by_id == by.id:
         raise Forbidden("起草人不能审签自己起草的公文，请由另一人审签")
+    if _changed_by(notice, by):
+        raise Forbidden("修改过这份公文的人不能审签它，请由另一人审签")
     if check_render:  # what cannot be rendered is not approved
         preview_pdf(notice)
     with database.atomic():
@@ -322,6 +325,21 @@ def approve(notice, *, by, check_render=True):
         notice.save(only=[Notice.status, Notice.approved_by, Notice.approved_at])
         audit.record(by, "notice.approve", notice, f"审签公文：{notice.title}")
     return notice
+
+
+def _changed_by(notice, user):
+    """Whether `user` edited the draft's wording or refreshed its data: then the text is partly
+    theirs, and their signature would not be a second person's."""
+    return (
+        AuditEvent.select()
+        .where(
+            AuditEvent.object_type == "notice",
+            AuditEvent.object_id == notice.id,
+            AuditEvent.actor == user.id,
+            AuditEvent.action.in_(["notice.edit", "notice.refresh"]),
+        )
+        .exists()
+    )
 
 
 def send_back(notice, *, by, reason):

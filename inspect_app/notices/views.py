@@ -64,8 +64,11 @@ def _notice(notice_id, action="notice.view"):
 
 def _page(notice, status=200, errors=None):
     own = None
+    superseded_by = service.superseded_by(notice)
     if g.user.role in UNIT_ROLES:
         own = next((r for r in service.recipients_of(notice) if r.unit_id == g.user.unit_id), None)
+        if superseded_by is not None and superseded_by.status != "issued":
+            superseded_by = None  # a correction still in draft is the office's business
     return render(
         "notices/show.html",
         status=status,
@@ -75,7 +78,7 @@ def _page(notice, status=200, errors=None):
         recipients=service.recipients_of(notice) if g.user.role not in UNIT_ROLES else [],
         own=own,
         errors=errors or {},
-        superseded_by=service.superseded_by(notice),
+        superseded_by=superseded_by,
         verify_url=service.verify_url(_base_url(), notice) if notice.status == "issued" else None,
     )
 
@@ -376,6 +379,8 @@ def template_edit(kind):
 def template_save(kind):
     _kind(kind)
     try:
+        # what cannot be printed is not saved: found now, not when a notice is approved or issued
+        batches.template_preview(kind, request.form)
         saved = wording.save(kind, request.form, by=g.user)
     except ValidationFailed as error:
         unsaved = wording.NoticeTemplate(

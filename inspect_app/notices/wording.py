@@ -78,7 +78,7 @@ def _fill_one(name, source, context):
         raise ValidationFailed(
             f"{FIELDS[name][0]}无法生成：{error}", fields={name: str(error)}
         ) from error
-    except (TypeError, ValueError, KeyError, IndexError, ArithmeticError) as error:
+    except (TypeError, ValueError, KeyError, IndexError, ArithmeticError, RecursionError) as error:
         raise ValidationFailed(
             f"{FIELDS[name][0]}无法生成：{error}", fields={name: str(error)}
         ) from error

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from inspect_app import audit
 from inspect_app.db import database
 from inspect_app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from inspect_app.ids import parse_id
 from inspect_app.models import AccountabilityFlag, Unit, UnitScore, now
 from inspect_app.scores.config import PROCESS_RULES
 from inspect_app.scores.service import quantize
@@ -102,8 +103,8 @@ def _rows(period, scope, rules, *, units=True):
     )
     if kind == "type" and value in UNIT_TYPES:
         query = query.where(Unit.type == value)
-    elif kind == "parent" and value.isdigit():
-        query = query.where(Unit.parent == int(value))
+    elif kind == "parent" and parse_id(value) is not None:
+        query = query.where(Unit.parent == parse_id(value))
     else:
         raise NotFound(f"排名范围“{scope}”无效")
     weights = rules.weights(period.kind)
@@ -149,7 +150,7 @@ def scope_label(scope):
     kind, _, value = scope.partition(":")
     if kind == "type":
         return f"{UNIT_TYPES.get(value, value)}排名"
-    unit = Unit.get_or_none(Unit.id == int(value)) if value.isdigit() else None
+    unit = Unit.get_or_none(Unit.id == parse_id(value)) if parse_id(value) is not None else None
     if unit is None:
         raise NotFound(f"排名范围“{scope}”无效")
     return f"{unit.name}所属单位排名"
