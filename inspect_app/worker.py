@@ -55,9 +55,7 @@ def main():
     except render.RenderRefused as error:
         logging.error("%s", error)
     # poll at least once a second, so a batch starts while the user watches its progress bar
-    huey.create_consumer(
-        workers=1, worker_type="thread", periodic=False, max_delay=1.0
-    ).run()
+    huey.create_consumer(workers=1, worker_type="thread", periodic=False, max_delay=1.0).run()
 
 
 if __name__ == "__main__":

@@ -825,3 +825,71 @@ def test_two_issuers_at_once_get_consecutive_numbers(app, login, published_two_u
         thread.join(timeout=60)
     assert errors == []
     assert sorted(n.number_seq for n in Notice.select()) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ('{{ "x" * 10**9 }}', "无法生成"),
+        ("{{ 2 ** 100000 }}", "无法生成"),
+        ("{{ lipsum(100000) }}", "无法生成"),
+        ("{% for i in range(99999) %}{{ unit.name * 50 }}{% endfor %}", "过长"),
+    ],
+)
+def test_templates_cannot_make_huge_output(app, login, body, message):
+    from inspect_app.notices import wording
+
+    current = wording.current("reminder")
+    form = {name: getattr(current, name) for name in wording.FIELDS} | {"body": body}
+    response = login("admin").post("/notice-templates/reminder", form)
+    assert response.status_code == 422 and message in response.get_data(as_text=True)
+    assert NoticeTemplate.select().count() == 0
+
+
+def test_huge_table_spans_in_a_template_are_capped_so_rendering_stays_quick(app, login):
+    from inspect_app.notices import kinds, wording
+
+    current = wording.current("reminder")
+    body = '<table><tr><td rowspan="99999999" colspan="99999999">合计</td></tr></table>'
+    form = {name: getattr(current, name) for name in wording.FIELDS} | {"body": body}
+    started = time.monotonic()
+    response = login("admin").post("/notice-templates/reminder/preview", form)
+    assert response.status_code == 200 and time.monotonic() - started < 30
+    texts = wording.fill(wording.clean("reminder", form), kinds.sample_context("reminder"))
+    assert 'rowspan="50" colspan="50"' in str(texts["body"])
+
+
+def test_the_public_page_names_a_correction_only_once_it_is_issued(app, client, login, issued):
+    office = login("duchaban")
+    assert office.post(f"/notices/{issued.id}/correct").status_code == 303
+    page = client.get(f"/v/{issued.verify_token}").get_data(as_text=True)
+    assert "有效" in page and "已被更正" not in page
+    correction = Notice.get(Notice.supersedes == issued.id)
+    assert login("lingdao").post(f"/notices/{correction.id}/approve").status_code == 303
+    assert office.post(f"/notices/{correction.id}/issue").status_code == 303
+    page = client.get(f"/v/{issued.verify_token}").get_data(as_text=True)
+    assert "已被更正" in page and Notice.get_by_id(correction.id).number in page
+
+
+def test_a_batch_whose_worker_died_does_not_block_the_round_forever(
+    app, login, published_two_units, worker
+):
+    from datetime import datetime, timedelta
+
+    from inspect_app.models import NoticeBatch
+
+    dead = NoticeBatch.create(
+        round=published_two_units,
+        kind="rectification",
+        action="draft",
+        status="running",
+        total=2,
+        created_at=datetime.now() - timedelta(hours=2),
+    )
+    office = login("duchaban")
+    page = office.get(f"/notices/batches/{dead.id}").get_data(as_text=True)
+    assert "长时间没有进展" in page
+    response = office.post(f"/rounds/{published_two_units.id}/notices/batch", {"action": "draft"})
+    assert response.status_code == 303
+    assert NoticeBatch.get_by_id(dead.id).status == "failed"
+    assert "已完成：2 份" in _wait_for(office, response.headers["Location"].rsplit("/", 1)[1])

@@ -75,11 +75,17 @@ def start(round_, action, *, by, base_url):
         raise ValidationFailed("请选择批量操作")
     if round_.published_at is None:
         raise Conflict("该批次的检查结果尚未发布，发布后才能生成整改通知书")
-    busy = NoticeBatch.select().where(
-        NoticeBatch.round == round_.id, NoticeBatch.status.in_(("queued", "running"))
+    busy = list(
+        NoticeBatch.select().where(
+            NoticeBatch.round == round_.id, NoticeBatch.status.in_(("queued", "running"))
+        )
     )
-    if busy.exists():
+    if any(not stalled(b) for b in busy):
         raise Conflict("该批次已有正在进行的批量任务，请等待完成")
+    for dead in busy:  # what was done stays done; the new batch picks up the rest
+        NoticeBatch.update(
+            status="failed", error="后台任务长时间没有进展，已中止", finished_at=now()
+        ).where(NoticeBatch.id == dead.id).execute()
     if action == "draft":
         total = len(_units_needing_notice(round_)) + len(_unissued(round_))
         if total == 0:
@@ -157,8 +163,14 @@ def approve_all(round_, *, by):
 
 
 def stalled(batch):
-    """A batch nobody has picked up for a minute: the worker is probably not running."""
-    return batch.status == "queued" and now() - batch.created_at > timedelta(minutes=1)
+    """A batch nobody has picked up for a minute (the worker is probably not running), or one
+    running far longer than its size explains (the worker died in the middle)."""
+    age = now() - batch.created_at
+    if batch.status == "queued":
+        return age > timedelta(minutes=1)
+    if batch.status == "running":
+        return age > timedelta(minutes=10, seconds=30 * batch.total)
+    return False
 
 
 def of_round(round_):

@@ -420,12 +420,15 @@ def template_preview(kind):
 
 
 def _verify_page(notice, status=200, match=None):
+    correction = service.superseded_by(notice)
+    if correction is not None and correction.status != "issued":
+        correction = None  # a correction in draft does not replace anything yet
     return render(
         "notices/verify.html",
         status=status,
         notice=notice,
         kind=kinds.KINDS[notice.kind],
-        superseded_by=service.superseded_by(notice),
+        superseded_by=correction,
         match=match,
         acknowledged=sum(1 for r in service.recipients_of(notice) if r.acknowledged_at),
         addressed=len(service.recipients_of(notice)),

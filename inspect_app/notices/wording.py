@@ -5,12 +5,13 @@ is given, and a finding's text is printed as text even if it looks like HTML. Un
 are errors, so a typo is caught at preview instead of printing an empty gap in a notice.
 """
 
+import re
 from functools import cache
 from pathlib import Path
 
 import yaml
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from markupsafe import Markup
 
 from inspect_app import audit
@@ -32,7 +33,33 @@ FIELDS = {
     "copy_to": ("抄送", True, 2000),
     "printed_by": ("印发机关", False, 100),
 }
-_env = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined, trim_blocks=True)
+MAX_OUTPUT = 200_000  # characters a field may produce: a notice is a few pages, not a novel
+MAX_SPAN = 50  # rowspan/colspan: huge spans make the layout engine run for minutes
+
+
+class _LimitedSandbox(SandboxedEnvironment):
+    """The sandbox, plus limits on what `*` and `**` may build (Jinja limits only range())."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
+            raise SecurityError("指数过大")
+        if operator == "*":
+            for seq, count in ((left, right), (right, left)):
+                sized = isinstance(seq, str | list | tuple) and isinstance(count, int)
+                if sized and len(seq) * count > MAX_OUTPUT:
+                    raise SecurityError("重复生成的内容过长")
+        return super().call_binop(context, operator, left, right)
+
+
+_env = _LimitedSandbox(autoescape=True, undefined=StrictUndefined, trim_blocks=True)
+_env.globals.pop("lipsum", None)
+_SPAN = re.compile(r"""(?i)\b(rowspan|colspan)(\s*=\s*["']?)(\d+)""")
+
+
+def _cap_spans(html):
+    return _SPAN.sub(lambda m: m.group(1) + m.group(2) + str(min(int(m.group(3)), MAX_SPAN)), html)
 
 
 @cache
@@ -71,7 +98,13 @@ def _compile(name, source):
 
 def _fill_one(name, source, context):
     try:
-        return _compile(name, source).render(context)
+        text = _compile(name, source).render(context)
+        if len(text) > MAX_OUTPUT:
+            raise ValidationFailed(
+                f"{FIELDS[name][0]}生成的内容过长（超过{MAX_OUTPUT}字）",
+                fields={name: "生成的内容过长"},
+            )
+        return text
     except ValidationFailed:
         raise
     except TemplateError as error:
@@ -92,7 +125,7 @@ def fill(template, context):
         if not is_jinja:
             texts[name] = source
         elif name == "body":
-            texts[name] = Markup(_fill_one(name, source, context))
+            texts[name] = Markup(_cap_spans(_fill_one(name, source, context)))
         else:  # one-line fields: no markup, whitespace collapsed
             texts[name] = " ".join(_fill_one(name, source, context).split())
     return texts
