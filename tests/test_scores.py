@@ -370,3 +370,23 @@ def test_circular_data_names_the_ranking_and_typical_problems(app, demo):
     assert data.ranked == 1
     assert data.rankings[0].rows[0].unit.code == "QH-DF-HP"
     assert data.typical_problems == []
+
+
+def test_a_unit_sees_its_place_only_once_every_round_of_the_period_is_published(
+    login, app, demo, checklists_loaded
+):
+    """Another unit's signed-off but unpublished (perhaps 暗访) round must not show in the
+    unit's "2/2": the place waits until every round of the period is published."""
+    from inspect_app.models import Inspection
+    from tests.inspection_fixtures import make_round
+
+    hp, yb = demo["QH-DF-HP"], demo["QH-DF-YB"]
+    _score(hp, "2026-Q4", "88")
+    _score(yb, "2026-Q4", "92")
+    other = make_round(demo, units=("QH-DF-YB",))  # ends 2026-12-10: in 2026-Q4
+    Inspection.update(status="signed_off").where(Inspection.round == other.id).execute()
+    unit_user = login("hp-lianluo")
+    text = unit_user.get(f"/units/{hp.id}/scores?period=2026-Q4").get_data(as_text=True)
+    assert "排名待全部发布后显示" in text and "<small>/2</small>" not in text
+    leader = login("lingdao").get(f"/units/{hp.id}/scores?period=2026-Q4").get_data(as_text=True)
+    assert "<small>/2</small>" in leader

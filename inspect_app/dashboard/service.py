@@ -18,6 +18,20 @@ def rounds_of(period):
     return Round.select(Round.id).where(Round.ends_on.between(period.start, period.end))
 
 
+def unpublished_rounds(period):
+    """Whether any round of the period has signed-off results not yet published."""
+    return (
+        Round.select()
+        .join(Inspection, on=(Inspection.round == Round.id))
+        .where(
+            Round.id.in_(rounds_of(period)),
+            Round.published_at.is_null(),
+            Inspection.status == "signed_off",
+        )
+        .exists()
+    )
+
+
 def default_period(kind="quarter", today=None):
     """The period of that kind holding the latest round that has ended (or today's)."""
     today = today or workdays.today()

@@ -251,7 +251,11 @@ def unit_scores(unit_id, fmt):
     authorize("score.unit", unit)
     rules, period = _rules(), _period()
     result = trace(unit, period, rules)
-    hidden = g.user.role in UNIT_ROLES and not result.published
+    unit_user = g.user.role in UNIT_ROLES
+    hidden = unit_user and not result.published
+    # A unit's place depends on every unit's results: until each round of the period is
+    # published it would tell of other units' (possibly unannounced) inspections.
+    place_hidden = unit_user and service.unpublished_rounds(period)
     if fmt == "xlsx":
         if hidden:
             raise NotFound("本周期考评结果尚未发布")
@@ -263,7 +267,8 @@ def unit_scores(unit_id, fmt):
         choices=_choices(period),
         result=result,
         hidden=hidden,
-        standings=[] if hidden else ranking.standing(unit, period, rules),
+        standings=[] if hidden or place_hidden else ranking.standing(unit, period, rules),
+        place_hidden=place_hidden and not hidden,
         flags=ranking.pending_flags(unit),
         show_ranking=g.user.role not in UNIT_ROLES,
         moves=ranking.MOVES,
