@@ -19,6 +19,7 @@ def register_commands(app):
     app.cli.add_command(setup_command)
     app.cli.add_command(users_group)
     app.cli.add_command(checklists_group)
+    app.cli.add_command(scores_group)
 
 
 def _print_accounts(accounts):
@@ -163,3 +164,23 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+@click.group("scores")
+def scores_group():
+    """Scores and rankings."""
+
+
+@scores_group.command("rebuild")
+def scores_rebuild_command():
+    """Recompute every score line and period total from the inspections and task trails."""
+    from inspect_app.models import ScoreLine, UnitScore
+    from inspect_app.scores.config import rules_of
+    from inspect_app.scores.service import rebuild
+
+    upgrade()
+    rebuild(rules_of(current_app.config))
+    click.echo(
+        f"已重算得分：{ScoreLine.select().count()} 条得分明细，"
+        f"{UnitScore.select().count()} 条周期汇总。"
+    )

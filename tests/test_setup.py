@@ -91,6 +91,9 @@ def test_cli_setup_creates_demo_once_and_keeps_data_on_second_run(tmp_path):
         env=env,
     )
     assert created.returncode == 0, created.stderr
+    rebuilt = _cli("scores", "rebuild", env=env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "已重算得分" in rebuilt.stdout and "0 条得分明细" not in rebuilt.stdout
     second = _cli("setup", env=env)
     assert second.returncode == 0, second.stderr
     assert "保留现有数据" in second.stdout
