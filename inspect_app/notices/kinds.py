@@ -370,6 +370,21 @@ def escalation_context(decision, steps, today):
     }
 
 
+def decision_context(kind, decision, steps, today):
+    """The data of a notice carrying out an escalation decision. A 催办/督办 speaks about all the
+    unit's late tasks (this one among them), or about this task alone once the others are done."""
+    context = escalation_context(decision, steps, today)
+    if KINDS[kind].source != "unit_tasks":
+        return context
+    try:
+        return unit_tasks_context(decision.task.lead_unit, today) | {
+            "decision": context["decision"]
+        }
+    except Conflict:
+        task = context["task"]
+        return context | {"tasks": [task], "overdue": [task], "nearly_due": []}
+
+
 def attachments(kind, context):
     """Tables printed as 附件 after the signature. Their layout is fixed; the wording is not."""
     if kind == "rectification":

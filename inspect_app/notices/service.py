@@ -161,18 +161,7 @@ def draft_from_escalation(decision, steps, *, by, supersedes=None):
         raise Conflict("这一级问责措施没有对应的公文")
     if supersedes is None:
         _refuse_duplicate(kind, escalation=decision.id)
-    context = kinds.escalation_context(decision, steps, workdays.today())
-    if KINDS[kind].source == "unit_tasks":  # 催办/督办: all the unit's late tasks, this one first
-        try:
-            context = kinds.unit_tasks_context(decision.task.lead_unit, workdays.today()) | {
-                "decision": context["decision"]
-            }
-        except Conflict:  # the task has been closed since: the notice speaks about it alone
-            context = context | {
-                "tasks": [context["task"]],
-                "overdue": [context["task"]],
-                "nearly_due": [],
-            }
+    context = kinds.decision_context(kind, decision, steps, workdays.today())
     unit = decision.task.lead_unit
     recipients = [] if kind == "accountability" else [unit]  # 问责建议 goes to 纪委/组织部
     return _create(
@@ -250,18 +239,7 @@ def refresh(notice, steps, *, by, rules=None):
     elif source == "period":
         context = kinds.period_circular_context(_period_of(notice), rules, today)
     elif notice.escalation_id:
-        context = kinds.escalation_context(notice.escalation, steps, today)
-        if source == "unit_tasks":
-            try:
-                context = kinds.unit_tasks_context(notice.unit, today) | {
-                    "decision": context["decision"]
-                }
-            except Conflict:
-                context = context | {
-                    "tasks": [context["task"]],
-                    "overdue": [context["task"]],
-                    "nearly_due": [],
-                }
+        context = kinds.decision_context(notice.kind, notice.escalation, steps, today)
     else:
         context = kinds.unit_tasks_context(notice.unit, today)
     template = wording.current(notice.kind)

@@ -166,12 +166,10 @@ def create():
             else:
                 notice = service.draft_rectification(round_, _unit(form.get("unit_id")), by=g.user)
     except ServiceError as error:
-        if "notice_id" in error.fields:  # already drafted: go to it
-            flash(error.message, "error")
-            return redirect(url_for("notices.show", notice_id=int(error.fields["notice_id"])), 303)
+        if "notice_id" in error.fields:
+            return _to_existing(error)
         return _new_page(status=error.status, error=error.message, values=form)
-    flash(f"已起草{kinds.KINDS[kind].label}，请核对后送审签", "success")
-    return redirect(url_for("notices.show", notice_id=notice.id), code=303)
+    return _after(notice, f"已起草{kinds.KINDS[kind].label}，请核对后送审签")
 
 
 @bp.post("/escalations/<int:decision_id>/notice")
@@ -184,11 +182,15 @@ def from_escalation(decision_id):
         notice = service.draft_from_escalation(decision, _steps(), by=g.user)
     except ServiceError as error:
         if "notice_id" in error.fields:
-            flash(error.message, "error")
-            return redirect(url_for("notices.show", notice_id=int(error.fields["notice_id"])), 303)
+            return _to_existing(error)
         raise
-    flash("已起草公文，请核对后送审签", "success")
-    return redirect(url_for("notices.show", notice_id=notice.id), code=303)
+    return _after(notice, "已起草公文，请核对后送审签")
+
+
+def _to_existing(error):
+    """Drafting something already drafted leads to the open draft, saying so."""
+    flash(error.message, "error")
+    return redirect(url_for("notices.show", notice_id=int(error.fields["notice_id"])), code=303)
 
 
 # -- lifecycle ----------------------------------------------------------------------------
