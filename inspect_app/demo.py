@@ -224,7 +224,6 @@ def load_demo_activity():
     from werkzeug.datastructures import MultiDict
 
     from inspect_app.findings.service import update_finding
-    from inspect_app.inspections import service as inspections
     from inspect_app.inspections.service import sheet_of
     from inspect_app.models import Checklist, Finding, Inspection, Round
     from inspect_app.rectification import service as rectification
@@ -277,6 +276,7 @@ def load_demo_activity():
             for s in sheet_of(inspection).items
             if s["response"] == "compliance" and "photo" not in s["require_when_failing"]
         ][:2]
+        answers = {}
         for spec in sheet_of(inspection).items:
             if spec["response"] == "compliance":
                 fields = (
@@ -290,18 +290,8 @@ def load_demo_activity():
                 fields = {"value": str(int(float(spec.get("failing_below") or 0)) + 2)}
             else:
                 continue
-            inspections.save_answer(
-                inspection,
-                spec["code"],
-                MultiDict(fields),
-                by=people["ducha1"],
-                client_id=f"demo-{inspection.id}-{spec['code']}",
-                base_revision=0,
-            )
-        inspection = inspections.get_inspection(inspection.id)
-        inspections.submit(inspection, by=people["ducha1"])
-        inspections.approve(inspection, by=people["zuzhang"])
-        inspections.sign_off(inspection, by=people["duchaban"])
+            answers[spec["code"]] = fields
+        _answer_and_sign_off(inspection, answers, people)
     rounds.publish(visited, by=people["duchaban"])
     for finding in Finding.select().where(Finding.measure == ""):
         update_finding(
@@ -387,9 +377,7 @@ LAPSES = {
 
 def _demo_assessments(plan, people, units, today):
     """Two signed-off, published 考评 rounds a quarter apart: rankings with something to show."""
-    from werkzeug.datastructures import MultiDict
 
-    from inspect_app.inspections import service as inspections
     from inspect_app.inspections.service import sheet_of
     from inspect_app.models import Inspection, Round
     from inspect_app.rounds import service as rounds
@@ -408,22 +396,35 @@ def _demo_assessments(plan, people, units, today):
             scored = [s for s in sheet_of(inspection).items if s["response"] == "score"]
             # Lapses only where a note is evidence enough (no photo to take in a demo).
             plain = [s["code"] for s in scored if "photo" not in s["require_when_failing"]]
+            answers = {}
             for spec in scored:
                 fields = {"scored": "1"}
                 if spec["code"] in plain and plain.index(spec["code"]) in lapses:
                     fields.update({"d0": "1", "note": "查阅资料发现未按要求落实"})
-                inspections.save_answer(
-                    inspection,
-                    spec["code"],
-                    MultiDict(fields),
-                    by=people["ducha1"],
-                    client_id=f"demo-{inspection.id}-{spec['code']}",
-                    base_revision=0,
-                )
-            inspection = inspections.get_inspection(inspection.id)
-            inspections.submit(inspection, by=people["ducha1"])
-            inspections.approve(inspection, by=people["zuzhang"])
-            inspections.sign_off(inspection, by=people["duchaban"])
+                answers[spec["code"]] = fields
+            _answer_and_sign_off(inspection, answers, people)
         rounds.publish(Round.get_by_id(round_.id), by=people["duchaban"])
         made.append(round_)
     return made
+
+
+def _answer_and_sign_off(inspection, answers, people):
+    """An inspection filled in by 督查员 (one save per item, as the tablet does), approved by the
+    组长 and signed off by 督查办."""
+    from werkzeug.datastructures import MultiDict
+
+    from inspect_app.inspections import service as inspections
+
+    for code, fields in answers.items():
+        inspections.save_answer(
+            inspection,
+            code,
+            MultiDict(fields),
+            by=people["ducha1"],
+            client_id=f"demo-{inspection.id}-{code}",
+            base_revision=0,
+        )
+    inspection = inspections.get_inspection(inspection.id)
+    inspections.submit(inspection, by=people["ducha1"])
+    inspections.approve(inspection, by=people["zuzhang"])
+    inspections.sign_off(inspection, by=people["duchaban"])
