@@ -1,7 +1,5 @@
 """The schema. Changes go through a new file in migrations/, never by editing an old one."""
 
-from datetime import datetime
-
 from peewee import (
     BooleanField,
     CharField,
@@ -13,11 +11,12 @@ from peewee import (
     TextField,
 )
 
+from inspect_app import clock
 from inspect_app.db import BaseModel, JSONField
 
 
 def now():
-    return datetime.now().replace(microsecond=0)
+    return clock.now().replace(microsecond=0)
 
 
 def PointsField(**kwargs):  # noqa: N802 — a field factory reads like a field

@@ -8,6 +8,7 @@ import re
 import shutil
 import tempfile
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from werkzeug.datastructures import MultiDict
 _INSTANCE = tempfile.mkdtemp(prefix="inspect-test-instance-")
 os.environ["INSPECT_INSTANCE_PATH"] = _INSTANCE
 
-from inspect_app import create_app  # noqa: E402
+from inspect_app import clock, create_app  # noqa: E402
 from inspect_app.db import database, open_database  # noqa: E402
 from inspect_app.demo import DEMO_PASSWORD  # noqa: E402
 from inspect_app.migrations import migrate  # noqa: E402
@@ -44,6 +45,18 @@ def pytest_generate_tests(metafunc):
 
 def pytest_sessionfinish(session):
     shutil.rmtree(_INSTANCE, ignore_errors=True)
+
+
+# Every test starts at this moment on the app's clock, whatever the machine's date: inside
+# chinese-calendar's data, in the demo rounds' quarter. A test that needs another day travels.
+TEST_MOMENT = datetime(2026, 11, 23, 9, 0)
+
+
+@pytest.fixture(autouse=True)
+def app_clock():
+    previous = clock.travel(TEST_MOMENT)
+    yield clock
+    clock.restore(previous)
 
 
 @pytest.fixture(scope="session")

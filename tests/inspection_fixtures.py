@@ -118,15 +118,11 @@ def checklist_id(slug):
 
 
 @pytest.fixture
-def fixed_today(monkeypatch):
-    """Rectification reads 'today' from workdays.today(): pin it inside the calendar's data."""
-    from datetime import date
+def fixed_today():
+    """The day every test starts on (conftest's clock fixture), named where a test relies on it."""
+    from inspect_app import clock
 
-    from inspect_app.rectification import workdays
-
-    day = date(2026, 11, 23)
-    monkeypatch.setattr(workdays, "today", lambda: day)
-    return day
+    return clock.today()
 
 
 @pytest.fixture

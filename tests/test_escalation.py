@@ -4,9 +4,9 @@ from datetime import date, datetime
 
 from werkzeug.datastructures import MultiDict
 
-from inspect_app import config
+from inspect_app import clock, config
 from inspect_app.models import EscalationDecision, Finding, Task, TaskEvent, User
-from inspect_app.rectification import escalation, service, workdays
+from inspect_app.rectification import escalation, service
 
 
 def make_task(round_):
@@ -17,7 +17,7 @@ def make_task(round_):
 
 
 def set_today(monkeypatch, day):
-    monkeypatch.setattr(workdays, "today", lambda: day)
+    clock.travel(day)
 
 
 def test_overdue_task_is_suggested_the_right_step_and_the_decision_is_recorded(

@@ -16,6 +16,7 @@ from PIL import Image
 from pypdf import PdfReader
 from werkzeug.datastructures import MultiDict
 
+from inspect_app import clock
 from inspect_app.models import (
     EscalationDecision,
     Finding,
@@ -27,7 +28,6 @@ from inspect_app.models import (
     User,
 )
 from inspect_app.notices import render, service
-from inspect_app.rectification import workdays
 
 FINDINGS = ("党员活动室未悬挂党旗和入党誓词", "近6个月支委会记录缺失3次", "党费收缴台账未按月登记")
 
@@ -637,7 +637,7 @@ def late_task(app, login, published_round, fixed_today, monkeypatch):
     )
     assert response.status_code == 303
     task = Task.get()
-    monkeypatch.setattr(workdays, "today", lambda: date(2026, 12, 21))  # 10 working days late
+    clock.travel(date(2026, 12, 21))  # 10 working days late
     return task
 
 
@@ -874,7 +874,7 @@ def test_the_public_page_names_a_correction_only_once_it_is_issued(app, client, 
 def test_a_batch_whose_worker_died_does_not_block_the_round_forever(
     app, login, published_two_units, worker
 ):
-    from datetime import datetime, timedelta
+    from datetime import timedelta
 
     from inspect_app.models import NoticeBatch
 
@@ -884,7 +884,7 @@ def test_a_batch_whose_worker_died_does_not_block_the_round_forever(
         action="draft",
         status="running",
         total=2,
-        created_at=datetime.now() - timedelta(hours=2),
+        created_at=clock.now() - timedelta(hours=2),
     )
     office = login("duchaban")
     page = office.get(f"/notices/batches/{dead.id}").get_data(as_text=True)

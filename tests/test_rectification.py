@@ -213,8 +213,8 @@ def test_three_lists_and_filters(login, published_round):
 def test_notifications_reach_the_right_people_and_show_as_a_badge(
     login, published_round, monkeypatch
 ):
+    from inspect_app import clock
     from inspect_app.models import Notification, User
-    from inspect_app.rectification import workdays
 
     supervisor, liaison, head = login("duchaban"), login("hp-lianluo"), login("hp-fuzeren")
     create(supervisor, published_round)
@@ -247,9 +247,9 @@ def test_notifications_reach_the_right_people_and_show_as_a_badge(
         .exists()
     )
     # Deadline warnings are read off the tasks, not stored: near the deadline the unit sees one.
-    monkeypatch.setattr(workdays, "today", lambda: date(2026, 12, 3))
+    clock.travel(date(2026, 12, 3))
     assert "临期" in liaison.get("/").get_data(as_text=True)
-    monkeypatch.setattr(workdays, "today", lambda: date(2026, 12, 8))
+    clock.travel(date(2026, 12, 8))
     assert "逾期" in liaison.get("/notifications").get_data(as_text=True)
 
 

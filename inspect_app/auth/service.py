@@ -1,10 +1,11 @@
 """Signing in: password hashes, throttling against guessing, password changes."""
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from inspect_app import clock
 from inspect_app.db import database
 from inspect_app.errors import TooManyAttempts, ValidationFailed
 from inspect_app.models import LoginAttempt, User, now
@@ -102,5 +103,5 @@ def change_password(user, *, current, new, confirm):
 def set_password(user, password):
     user.password_hash = hash_password(password)
     # Microseconds: sessions compare this stamp, and a change may fall in the second of a login.
-    user.password_changed_at = datetime.now()
+    user.password_changed_at = clock.now()
     user.save(only=[User.password_hash, User.password_changed_at])

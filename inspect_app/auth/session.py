@@ -1,9 +1,8 @@
 """Who is asking: load the signed-in user per request and end sessions that have expired."""
 
-import time
-
 from flask import current_app, g, session
 
+from inspect_app import clock
 from inspect_app.db import first
 from inspect_app.models import User
 
@@ -13,7 +12,7 @@ def start_session(user):
     session.permanent = True
     session["uid"] = user.id
     session["pwd"] = user.password_changed_at.isoformat()
-    session["started"] = session["seen"] = int(time.time())
+    session["started"] = session["seen"] = int(clock.timestamp())
 
 
 def end_session():
@@ -27,7 +26,7 @@ def load_user():
     uid = session.get("uid")
     if uid is None:
         return
-    current = int(time.time())
+    current = int(clock.timestamp())
     idle = current - session.get("seen", 0)
     age = current - session.get("started", 0)
     config = current_app.config

@@ -6,8 +6,8 @@ from datetime import date
 
 from peewee import fn
 
+from inspect_app import clock
 from inspect_app.models import Inspection, Round, ScoreLine, Task, Unit
-from inspect_app.rectification import workdays
 from inspect_app.rectification.service import OPEN, STATUS_LABELS
 from inspect_app.scores import periods, ranking
 from inspect_app.scores.service import ITEM
@@ -34,7 +34,7 @@ def unpublished_rounds(period):
 
 def default_period(kind="quarter", today=None):
     """The period of that kind holding the latest round that has ended (or today's)."""
-    today = today or workdays.today()
+    today = today or clock.today()
     latest = Round.select(fn.MAX(Round.ends_on)).where(Round.ends_on <= today).scalar()
     if isinstance(latest, str):
         latest = date.fromisoformat(latest)
@@ -56,7 +56,7 @@ class TaskFigures:
 
 
 def task_figures(period, today=None):
-    today = today or workdays.today()
+    today = today or clock.today()
     by_status = dict(
         Task.select(Task.status, fn.COUNT(Task.id))
         .where(Task.round.in_(rounds_of(period)))

@@ -5,15 +5,15 @@ same rows, exported.
 """
 
 import io
-from datetime import date
 
 from flask import Blueprint, current_app, flash, g, redirect, request, send_file, url_for
 
+from inspect_app import clock
 from inspect_app.auth.access import authorize, requires
 from inspect_app.dashboard import export, service
 from inspect_app.errors import NotFound, ServiceError
 from inspect_app.models import Unit
-from inspect_app.rectification import escalation, workdays
+from inspect_app.rectification import escalation
 from inspect_app.scores import periods, ranking
 from inspect_app.scores.config import rules_of
 from inspect_app.scores.service import sweep
@@ -44,7 +44,7 @@ def _period():
 
 def _choices(period):
     """Periods to pick from: this year's and last year's, every kind."""
-    years = sorted({period.year, workdays.today().year, workdays.today().year - 1}, reverse=True)
+    years = sorted({period.year, clock.today().year, clock.today().year - 1}, reverse=True)
     options = []
     for kind, label in periods.KINDS.items():
         count = {"month": 12, "quarter": 4, "half": 2, "year": 1}[kind]
@@ -239,7 +239,7 @@ def circular(fmt):
         choices=_choices(period),
         data=data,
         moves=ranking.MOVES,
-        today=date.today(),
+        today=clock.today(),
     )
 
 

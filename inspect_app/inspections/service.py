@@ -1,12 +1,12 @@
 """Filling in an inspection: answers that save themselves, progress, submission and review."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 
 from peewee import JOIN, IntegrityError, fn
 
+from inspect_app import clock
 from inspect_app.db import database, first
 from inspect_app.errors import Conflict, NotFound, ValidationFailed
 from inspect_app.inspections import scoring
@@ -482,4 +482,4 @@ def timeline(inspection):
 
 
 def stamp_now():
-    return datetime.now().strftime("%H:%M:%S")
+    return clock.now().strftime("%H:%M:%S")

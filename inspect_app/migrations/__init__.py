@@ -8,9 +8,10 @@ what it has in `schema_migration`; `migrate()` applies the rest, each in its own
 import importlib
 import pkgutil
 import re
-from datetime import datetime
 
 from peewee import CharField, DateTimeField, IntegerField, Model
+
+from inspect_app import clock
 
 _NAME = re.compile(r"^m(\d{4})_\w+$")
 
@@ -77,6 +78,6 @@ def migrate(db, target=None):
         module = importlib.import_module(f"{__name__}.{name}")
         with db.atomic():
             module.up(db)
-            ledger.create(version=version, name=name, applied_at=datetime.now())
+            ledger.create(version=version, name=name, applied_at=clock.now())
         applied.append(version)
     return applied

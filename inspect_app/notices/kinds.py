@@ -7,8 +7,8 @@ the admin's templates see the same names in the preview as in a real notice.
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
 
+from inspect_app import clock
 from inspect_app.errors import Conflict, ValidationFailed
 from inspect_app.findings.service import ACTIVE
 from inspect_app.models import (
@@ -474,7 +474,7 @@ def attachments(kind, context):
 
 def sample_context(kind, today=None):
     """Made-up data with every name a template may use, for previews when no real data fits."""
-    today = today or date.today()
+    today = today or clock.today()
     unit = {
         "name": "示范街道黄坡社区党委",
         "type": "社区",

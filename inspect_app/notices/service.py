@@ -12,7 +12,7 @@ from pathlib import Path
 
 from peewee import JOIN, IntegrityError, fn
 
-from inspect_app import audit
+from inspect_app import audit, clock
 from inspect_app.db import database
 from inspect_app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from inspect_app.models import (
@@ -29,7 +29,6 @@ from inspect_app.models import (
 )
 from inspect_app.notices import documents, kinds, wording
 from inspect_app.notices.kinds import KINDS
-from inspect_app.rectification import workdays
 from inspect_app.vocab import UNIT_ROLES
 
 STATUS_LABELS = {"draft": "草稿", "approved": "已审签", "issued": "已印发"}
@@ -101,7 +100,7 @@ def _refuse_duplicate(kind, **where):
 def draft_rectification(round_, unit, *, by, batch=None, supersedes=None):
     if supersedes is None:
         _refuse_duplicate("rectification", round=round_.id, unit=unit.id)
-    context = kinds.rectification_context(round_, unit, workdays.today())
+    context = kinds.rectification_context(round_, unit, clock.today())
     return _create(
         "rectification",
         context,
@@ -117,7 +116,7 @@ def draft_rectification(round_, unit, *, by, batch=None, supersedes=None):
 def draft_circular(round_, *, by, supersedes=None):
     if supersedes is None:
         _refuse_duplicate("circular", round=round_.id)
-    context = kinds.circular_context(round_, workdays.today())
+    context = kinds.circular_context(round_, clock.today())
     units = [
         i.unit
         for i in Inspection.select(Inspection, Unit)
@@ -141,7 +140,7 @@ def draft_period_circular(period, rules, *, by, supersedes=None):
                     f"已有未印发的{period.label}考评通报（{STATUS_LABELS[open_one.status]}），请在其基础上修改",
                     fields={"notice_id": str(open_one.id)},
                 )
-    context = kinds.period_circular_context(period, rules, workdays.today())
+    context = kinds.period_circular_context(period, rules, clock.today())
     units = list(Unit.select().where(Unit.id.in_(context["units"])).order_by(Unit.sort_order))
     return _create("period_circular", context, by=by, recipients=units, supersedes=supersedes)
 
@@ -151,7 +150,7 @@ def draft_for_unit(kind, unit, *, by, supersedes=None):
         raise ValidationFailed("这种公文不能按单位起草")
     if supersedes is None:
         _refuse_duplicate(kind, unit=unit.id, escalation=None)
-    context = kinds.unit_tasks_context(unit, workdays.today())
+    context = kinds.unit_tasks_context(unit, clock.today())
     return _create(kind, context, by=by, unit=unit, recipients=[unit], supersedes=supersedes)
 
 
@@ -161,7 +160,7 @@ def draft_from_escalation(decision, steps, *, by, supersedes=None):
         raise Conflict("这一级问责措施没有对应的公文")
     if supersedes is None:
         _refuse_duplicate(kind, escalation=decision.id)
-    context = kinds.decision_context(kind, decision, steps, workdays.today())
+    context = kinds.decision_context(kind, decision, steps, clock.today())
     unit = decision.task.lead_unit
     recipients = [] if kind == "accountability" else [unit]  # 问责建议 goes to 纪委/组织部
     return _create(
@@ -231,7 +230,7 @@ def refresh(notice, steps, *, by, rules=None):
     if notice.status == "issued":
         raise Conflict("已印发的公文不能再改，如需更正请起草更正稿")
     source = KINDS[notice.kind].source
-    today = workdays.today()
+    today = clock.today()
     if source == "round_unit":
         context = kinds.rectification_context(notice.round, notice.unit, today)
     elif source == "round":
@@ -260,7 +259,7 @@ def texts_of(notice):
 
 
 def _html(notice, *, number, watermark=None, verify_url=None, date=None):
-    day = date or (notice.issued_at.date() if notice.issued_at else workdays.today())
+    day = date or (notice.issued_at.date() if notice.issued_at else clock.today())
     return documents.html(
         texts_of(notice),
         notice.context,
@@ -274,7 +273,7 @@ def _html(notice, *, number, watermark=None, verify_url=None, date=None):
 
 def _number_placeholder(notice):
     prefix = texts_of(notice)["number_prefix"]
-    return f"{prefix}〔{workdays.today().year}〕　号"
+    return f"{prefix}〔{clock.today().year}〕　号"
 
 
 def preview_pdf(notice):

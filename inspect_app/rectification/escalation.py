@@ -9,6 +9,7 @@ task is closed meanwhile (closing late does not erase being late).
 
 from dataclasses import dataclass
 
+from inspect_app import clock
 from inspect_app.db import database
 from inspect_app.errors import Conflict, Forbidden, ValidationFailed
 from inspect_app.models import EscalationDecision, TaskEvent
@@ -42,7 +43,7 @@ def ladder(config):
 
 def overdue_days(task, today=None):
     """Working days past the deadline: up to today, or up to the day it was closed."""
-    end = task.closed_at.date() if task.closed_at else (today or workdays.today())
+    end = task.closed_at.date() if task.closed_at else (today or clock.today())
     if end <= task.deadline:
         return 0
     try:

@@ -9,6 +9,7 @@ from datetime import date
 
 from peewee import JOIN
 
+from inspect_app import clock
 from inspect_app.db import database
 from inspect_app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from inspect_app.ids import parse_id, parse_ids
@@ -171,7 +172,7 @@ def report_progress(task, text, uploads, *, by, upload_folder):
 
 def default_deadline(findings, start=None):
     """The earliest deadline the findings' checklists suggest, counted in working days."""
-    start = start or workdays.today()
+    start = start or clock.today()
     return workdays.add_working_days(start, min(f.deadline_days for f in findings))
 
 
@@ -237,7 +238,7 @@ def create_task(round_, data, *, by):
             deadline = default_deadline(findings)
         except workdays.CalendarUnknown as unknown:
             errors["deadline"] = unknown.message
-    if deadline is not None and deadline < workdays.today():
+    if deadline is not None and deadline < clock.today():
         errors["deadline"] = "整改时限不能早于今天"
     if errors:
         raise ValidationFailed("请修改标出的内容后再交办", fields=errors)
@@ -291,7 +292,7 @@ def revisit(task, data, *, by):
             raise ValidationFailed(
                 "问题反弹须重新确定整改时限", fields={"deadline": "请填写新的整改时限"}
             ) from None
-        if deadline < workdays.today():
+        if deadline < clock.today():
             raise ValidationFailed(
                 "新的整改时限不能早于今天", fields={"deadline": "新的整改时限不能早于今天"}
             )
@@ -333,7 +334,7 @@ def request_extension(task, data, *, by):
         raise Forbidden("只有主办单位可以申请延期")
     if task.status not in OPEN:
         raise Conflict(f"任务当前为“{STATUS_LABELS[task.status]}”，不能申请延期")
-    if workdays.today() > task.deadline:
+    if clock.today() > task.deadline:
         raise Conflict("已超过整改时限，不能再申请延期（延期须在到期前申请）")
     if task.extensions.where(ExtensionRequest.status == "pending").exists():
         raise Conflict("已有一项延期申请在审批中")
@@ -426,7 +427,7 @@ def light(task, today=None):
     """红黄绿灯: red overdue; yellow within 3 working days or sent back twice; green on track."""
     if task.status in ("closed", "suspended"):
         return None
-    today = today or workdays.today()
+    today = today or clock.today()
     if today > task.deadline:
         return "red"
     try:
@@ -441,7 +442,7 @@ def light(task, today=None):
 def days_left(task, today=None):
     """Working days left (negative: overdue), or None where the calendar has no data."""
     try:
-        return workdays.working_days_between(today or workdays.today(), task.deadline)
+        return workdays.working_days_between(today or clock.today(), task.deadline)
     except workdays.CalendarUnknown:
         return None
 
@@ -477,7 +478,7 @@ def filtered(user, args):
     if args.get("severity") in SEVERITIES:
         query = query.where(Task.severity == args["severity"])
     if args.get("overdue") == "1":
-        query = query.where(Task.deadline < workdays.today(), Task.status.in_(list(OPEN)))
+        query = query.where(Task.deadline < clock.today(), Task.status.in_(list(OPEN)))
     return list(query.order_by(Task.deadline, Task.id))
 
 

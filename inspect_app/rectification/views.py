@@ -1,7 +1,6 @@
-from datetime import date
-
 from flask import Blueprint, current_app, flash, g, redirect, request, send_file, url_for
 
+from inspect_app import clock
 from inspect_app.auth.access import authorize, requires
 from inspect_app.auth.permissions import SIGNED_IN
 from inspect_app.errors import NotFound, ServiceError
@@ -49,7 +48,7 @@ def ledger_page():
         "tasks/ledger.html",
         rows=ledger.rows(context["tasks"]),
         columns=ledger.COLUMNS,
-        today=date.today(),
+        today=clock.today(),
     )
 
 
@@ -59,12 +58,12 @@ def ledger_xlsx():
     import io
 
     tasks = service.filtered(g.user, request.args)
-    data = ledger.workbook(tasks, f"整改台账（{date.today().isoformat()} 导出）")
+    data = ledger.workbook(tasks, f"整改台账（{clock.today().isoformat()} 导出）")
     return send_file(
         io.BytesIO(data),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         as_attachment=True,
-        download_name=f"整改台账-{date.today().isoformat()}.xlsx",
+        download_name=f"整改台账-{clock.today().isoformat()}.xlsx",
     )
 
 

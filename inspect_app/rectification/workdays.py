@@ -4,7 +4,7 @@ The calendar comes from the `chinese-calendar` package, which follows the State 
 notice. A year it has no data for is refused with a clear message, never guessed.
 """
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import chinese_calendar
 
@@ -49,7 +49,3 @@ def working_days_between(start, end):
         if is_working_day(day):
             days += 1
     return days
-
-
-def today():
-    return date.today()

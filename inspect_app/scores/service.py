@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from peewee import IntegrityError, fn
 
+from inspect_app import clock
 from inspect_app.db import database
 from inspect_app.inspections.service import sheet_for
 from inspect_app.models import (
@@ -174,7 +175,7 @@ def _late(lines, setter, deadline, events):
 def sync_task(task_id, rules=None, today=None):
     """Rewrite a task's process lines from its trail; refresh its unit's totals if they changed."""
     rules = rules or config.current()
-    today = today or workdays.today()
+    today = today or clock.today()
     task = Task.get_by_id(task_id)
     events = list(TaskEvent.select().where(TaskEvent.task == task_id).order_by(TaskEvent.id))
     wanted = process_lines(events, rules, today)
@@ -216,7 +217,7 @@ def sweep(rules, today=None):
     Cheap when there is nothing to do (one indexed query); views call it at most once a day per
     process, so a deadline passing quietly still costs the unit its points the next morning.
     """
-    today = today or workdays.today()
+    today = today or clock.today()
     key = type(database.obj)
     if _swept_on.get(key) == today:
         return 0
@@ -295,7 +296,7 @@ def refresh_totals(period_list, unit_ids=None):
 def rebuild(rules, today=None):
     """Everything from scratch: item lines of every signed-off inspection, every task's process
     lines, every period's totals. For upgrades, imports and the benchmark; not a request path."""
-    today = today or workdays.today()
+    today = today or clock.today()
     with database.atomic():
         ScoreLine.delete().execute()
         UnitScore.delete().execute()
