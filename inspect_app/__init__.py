@@ -48,6 +48,7 @@ def create_app(overrides=None):
     from inspect_app.auth.views import bp as auth_bp
     from inspect_app.checklists.views import bp as checklists_bp
     from inspect_app.dashboard.views import bp as dashboard_bp
+    from inspect_app.holidays.views import bp as holidays_bp
     from inspect_app.home import bp as home_bp
     from inspect_app.inspections.views import bp as inspections_bp
     from inspect_app.notices.views import bp as notices_bp
@@ -67,6 +68,7 @@ def create_app(overrides=None):
         tasks_bp,
         notices_bp,
         dashboard_bp,
+        holidays_bp,
     ):
         app.register_blueprint(blueprint)
 

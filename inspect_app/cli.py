@@ -2,6 +2,7 @@
 
 import sys
 from getpass import getpass
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -20,6 +21,7 @@ def register_commands(app):
     app.cli.add_command(users_group)
     app.cli.add_command(checklists_group)
     app.cli.add_command(scores_group)
+    app.cli.add_command(calendar_group)
 
 
 def _print_accounts(accounts):
@@ -184,3 +186,56 @@ def scores_rebuild_command():
         f"已重算得分：{ScoreLine.select().count()} 条得分明细，"
         f"{UnitScore.select().count()} 条周期汇总。"
     )
+
+
+@click.group("calendar")
+def calendar_group():
+    """The working-day calendar (节假日安排)."""
+
+
+@calendar_group.command("import")
+@click.option("--year", required=True, type=int, help="通知所安排的年份")
+@click.argument("path", type=click.Path(dir_okay=False))
+def calendar_import_command(year, path):
+    """Enter a year from the State Council's notice text (UTF-8). All or nothing."""
+    from inspect_app.holidays import service
+    from inspect_app.holidays.notice import NoticeUnreadable
+
+    upgrade()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise click.ClickException(f"{path}: 无法读取：{error.strerror}") from None
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{path}: 不是 UTF-8 编码的文本") from None
+    try:
+        days, diff = service.import_notice(year, text, by=None)
+    except NoticeUnreadable as unreadable:
+        for problem in unreadable.problems:
+            click.echo(f"{path}:{problem.line}: {problem.message}（{problem.sentence}）", err=True)
+        click.echo(f"共 {len(unreadable.problems)} 处无法读懂，未保存任何内容。", err=True)
+        sys.exit(1)
+    except ValidationFailed as error:
+        raise click.ClickException(f"{path}: {error.message}") from None
+    holidays = sum(1 for e in days.values() if e.kind == "holiday")
+    click.echo(
+        f"已录入 {year} 年节假日安排：放假 {holidays} 天，调休上班 {len(days) - holidays} 天"
+        f"（与此前相比 {len(diff)} 天有变化）。"
+    )
+
+
+@calendar_group.command("show")
+@click.argument("year", type=int)
+def calendar_show_command(year):
+    """One line per date that is not an ordinary day: YYYY-MM-DD holiday|workday name."""
+    from inspect_app.holidays import workdays
+
+    upgrade()
+    calendar = workdays.current()
+    if not calendar.knows(year):
+        click.echo(
+            workdays.gap_message(year) + "；请用 inspect-app calendar import 录入。", err=True
+        )
+        sys.exit(1)
+    for day, entry in calendar.days_of(year).items():
+        click.echo(f"{day.isoformat()} {entry.kind} {entry.name}")

@@ -224,10 +224,10 @@ def load_demo_activity():
     from werkzeug.datastructures import MultiDict
 
     from inspect_app.findings.service import update_finding
+    from inspect_app.holidays.workdays import CalendarUnknown, add_working_days
     from inspect_app.inspections.service import sheet_of
     from inspect_app.models import Checklist, Finding, Inspection, Round
     from inspect_app.rectification import service as rectification
-    from inspect_app.rectification.workdays import CalendarUnknown, add_working_days
     from inspect_app.rounds import service as rounds
 
     if (

@@ -4,6 +4,7 @@ from flask import Blueprint, g
 
 from inspect_app.auth.access import requires
 from inspect_app.auth.permissions import SIGNED_IN
+from inspect_app.holidays import service as holidays
 from inspect_app.inspections.service import STATUS_LABELS
 from inspect_app.models import Checklist, Round, Unit, User
 from inspect_app.rectification import notifications
@@ -33,6 +34,15 @@ def index():
         "users": User.select().where(User.is_active == True).count(),
         "rounds": Round.select().count(),
     }
+    calendar_missing = None
+    if g.user.role in holidays.MANAGERS:
+        calendar_missing = holidays.missing_next_year()
+        if calendar_missing:
+            holidays.remind_next_year()
     return render(
-        "home.html", stats=stats, mine=my_inspections(g.user), status_labels=STATUS_LABELS
+        "home.html",
+        stats=stats,
+        mine=my_inspections(g.user),
+        status_labels=STATUS_LABELS,
+        calendar_missing=calendar_missing,
     )

@@ -515,3 +515,25 @@ class AccountabilityFlag(BaseModel):
 
 
 ALL_MODELS += [ScoreLine, UnitScore, AccountabilityFlag]
+
+
+class HolidayYear(BaseModel):
+    """A year of the office's own 节假日安排. It replaces chinese-calendar's data for that year."""
+
+    year = IntegerField(unique=True)
+    notice_text = TextField(default="")  # the State Council notice it was read from, if any
+    revision = CharField(max_length=32)  # changes on every save: other processes reload on it
+    saved_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    saved_at = DateTimeField(default=now)
+
+
+class HolidayDate(BaseModel):
+    """A day that differs from Monday–Friday: a holiday, or a weekend day worked (调休上班)."""
+
+    year = ForeignKeyField(HolidayYear, on_delete="CASCADE", backref="+")
+    day = DateField(unique=True)
+    kind = CharField(max_length=8)  # holiday | workday
+    name = CharField(max_length=40)
+
+
+ALL_MODELS += [HolidayYear, HolidayDate]

@@ -9,6 +9,7 @@ from jinja2_fragments.flask import render_block
 from werkzeug.exceptions import HTTPException
 
 from inspect_app.errors import ServiceError
+from inspect_app.holidays.workdays import CalendarGap
 
 htmx = HTMX()
 
@@ -50,16 +51,20 @@ def safe_next_url(url):
     return url
 
 
-def error_response(status, message):
+def error_response(status, message, gap=None):
+    """The error page, or the message alone for a fragment request. `gap`: a missing calendar year
+    behind the error, which the message then links to."""
     if wants_fragment():
         response = make_response(
-            render_template("_flash.html", level="error", message=message), status
+            render_template("_flash.html", level="error", message=message, gap=gap), status
         )
         # Errors land in the page's message area, not in the region the request aimed at.
         response.headers["HX-Retarget"] = "#flash"
         response.headers["HX-Reswap"] = "innerHTML"
         return response
-    return make_response(render_template("errors.html", status=status, message=message), status)
+    return make_response(
+        render_template("errors.html", status=status, message=message, gap=gap), status
+    )
 
 
 def refuse_nul():
@@ -80,6 +85,8 @@ def init_app(app):
     htmx.init_app(app)
     from inspect_app.inspections.scoring import points_text
 
+    app.jinja_env.filters["chinese_weekday"] = lambda day: "周" + "一二三四五六日"[day.weekday()]
+    app.jinja_env.tests["calendar_gap"] = lambda value: isinstance(value, CalendarGap)
     app.jinja_env.filters["pair"] = lambda value: (value, value)
     app.jinja_env.filters["points"] = lambda value: "" if value is None else points_text(value)
     app.jinja_env.filters["unit_option"] = lambda unit: (unit.id, f"{unit.name}（{unit.code}）")
@@ -108,7 +115,7 @@ def init_app(app):
 
     @app.errorhandler(ServiceError)
     def _service(error):
-        return error_response(error.status, error.message)
+        return error_response(error.status, error.message, getattr(error, "gap", None))
 
     @app.errorhandler(HTTPException)
     def _http(error):

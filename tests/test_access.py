@@ -132,6 +132,12 @@ EXPECTED = {
     "dashboard.repeat_list_xlsx": LEADERSHIP,
     "dashboard.circular_xlsx": LEADERSHIP,
     "dashboard.unit_scores_xlsx": LEADERSHIP,
+    "holidays.index": SIGNED_IN,
+    "holidays.show": SIGNED_IN,
+    "holidays.preview": PLANNERS,
+    "holidays.save": PLANNERS,
+    "holidays.set_day": PLANNERS,
+    "holidays.revert": PLANNERS,
 }
 
 
@@ -285,6 +291,7 @@ def arguments(app, demo, checklists_loaded, published_round):
         "number": 1,
         "code": "A1",
         "filename": "app.css",
+        "year": 2027,
     }
 
 

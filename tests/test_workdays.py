@@ -4,12 +4,12 @@ from datetime import date
 
 import pytest
 
-from inspect_app.rectification.workdays import (
-    CalendarUnknown,
-    add_working_days,
-    is_working_day,
-    working_days_between,
-)
+from inspect_app.holidays.workdays import CalendarUnknown, WorkCalendar
+
+BUILT_IN = WorkCalendar()  # chinese-calendar's years, nothing entered by the office
+add_working_days = BUILT_IN.add_working_days
+is_working_day = BUILT_IN.is_working_day
+working_days_between = BUILT_IN.working_days_between
 
 
 @pytest.mark.parametrize(
@@ -49,4 +49,4 @@ def test_holidays_and_make_up_days_are_known():
 def test_a_year_without_data_is_refused_not_guessed():
     with pytest.raises(CalendarUnknown) as refused:
         add_working_days(date(2026, 12, 20), 20)
-    assert "2027 年的法定节假日和调休安排尚未收录" in refused.value.message
+    assert "2027 年的节假日安排尚未录入" in refused.value.message

@@ -35,6 +35,9 @@ ROLE_RULES = {
     "notice_template.edit": {"admin", "supervisor"},
     "score.view": LEADERSHIP,
     "ranking.confirm": {"supervisor"},
+    # 节假日安排: everyone may read the working-day calendar; the office keeps it
+    "holidays.view": STAFF | UNIT_ROLES,
+    "holidays.manage": {"admin", "supervisor"},
 }
 
 

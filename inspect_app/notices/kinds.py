@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from inspect_app import clock
 from inspect_app.errors import Conflict, ValidationFailed
 from inspect_app.findings.service import ACTIVE
+from inspect_app.holidays import workdays
 from inspect_app.models import (
     ChecklistItem,
     EscalationDecision,
@@ -21,7 +22,7 @@ from inspect_app.models import (
     TaskFinding,
     Unit,
 )
-from inspect_app.rectification import escalation, workdays
+from inspect_app.rectification import escalation
 from inspect_app.rectification.service import OPEN, STATUS_LABELS
 from inspect_app.vocab import UNIT_TYPES
 
@@ -104,13 +105,14 @@ def _items_by_code(round_):
 
 
 def _task(task, today):
+    """A task as notices print it. Its working days are part of the text, so a year missing from
+    the calendar refuses the draft (CalendarUnknown, linked to the calendar page)."""
     late = escalation.overdue_days(task, today)
+    if isinstance(late, workdays.CalendarGap):
+        raise workdays.CalendarUnknown(late.year)
     left = None
     if task.status in OPEN and not late:
-        try:
-            left = workdays.working_days_between(today, task.deadline)
-        except workdays.CalendarUnknown:
-            left = (task.deadline - today).days
+        left = workdays.working_days_between(today, task.deadline)
     return {
         "title": task.title,
         "measures": task.measures,

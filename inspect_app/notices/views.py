@@ -120,7 +120,8 @@ def _new_page(status=200, error=None, values=None):
     return render(
         "notices/new.html",
         status=status,
-        error=error,
+        error=error and error.message,
+        gap=getattr(error, "gap", None),
         values=values or request.args,
         kinds=kinds.KINDS,
         rounds=service.rounds_for_drafting(),
@@ -168,7 +169,7 @@ def create():
     except ServiceError as error:
         if "notice_id" in error.fields:
             return _to_existing(error)
-        return _new_page(status=error.status, error=error.message, values=form)
+        return _new_page(status=error.status, error=error, values=form)
     return _after(notice, f"已起草{kinds.KINDS[kind].label}，请核对后送审签")
 
 

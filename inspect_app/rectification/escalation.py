@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from inspect_app import clock
 from inspect_app.db import database
 from inspect_app.errors import Conflict, Forbidden, ValidationFailed
+from inspect_app.holidays import workdays
 from inspect_app.models import EscalationDecision, TaskEvent
-from inspect_app.rectification import workdays
 
 DEFAULT_LADDER = (
     {"code": "remind", "label": "催办", "overdue_days": 1, "sent_back": 2},
@@ -42,24 +42,25 @@ def ladder(config):
 
 
 def overdue_days(task, today=None):
-    """Working days past the deadline: up to today, or up to the day it was closed."""
+    """Working days past the deadline, up to today or to the day it was closed; the CalendarGap
+    where the calendar lacks a year in between."""
     end = task.closed_at.date() if task.closed_at else (today or clock.today())
     if end <= task.deadline:
         return 0
-    try:
-        return workdays.working_days_between(task.deadline, end)
-    except workdays.CalendarUnknown:
-        return (end - task.deadline).days
+    return workdays.days_or_gap(task.deadline, end)
 
 
 def reached(steps, task, today=None):
-    """The highest step the task's facts reach, or None."""
+    """The highest step the task's facts reach, or None. Past the calendar only the sent-back
+    counts decide; the overdue steps wait for the year to be entered."""
     if task.status == "suspended":
         return None
     late = overdue_days(task, today)
+    if isinstance(late, workdays.CalendarGap):
+        late = None
     best = None
     for step in steps:
-        if (step.overdue_days is not None and late >= step.overdue_days) or (
+        if (step.overdue_days is not None and late is not None and late >= step.overdue_days) or (
             step.sent_back is not None and task.sent_back_count >= step.sent_back
         ):
             best = step
@@ -83,6 +84,17 @@ def pending(steps, tasks, today=None):
     rows = [(task, suggestion(steps, task, today)) for task in tasks]
     rows = [(t, s) for t, s in rows if s is not None]
     return sorted(rows, key=lambda row: (-row[1].rank, row[0].deadline))
+
+
+def awaiting_calendar(steps, tasks, today=None):
+    """[(task, gap)]: past their deadline, but how far past needs a year the calendar lacks, and
+    nothing else (sent back) puts them on the ladder yet."""
+    rows = []
+    for task in tasks:
+        late = overdue_days(task, today)
+        if isinstance(late, workdays.CalendarGap) and suggestion(steps, task, today) is None:
+            rows.append((task, late))
+    return rows
 
 
 def decide(steps, task, code, *, by, applied, note):
@@ -116,6 +128,10 @@ def decide(steps, task, code, *, by, applied, note):
 
 def open_and_late(query):
     """Tasks that may need a decision: anything past its deadline, or sent back, not suspended."""
+    today = clock.today()
     return [
-        t for t in query if t.status != "suspended" and (overdue_days(t) > 0 or t.sent_back_count)
+        t
+        for t in query
+        if t.status != "suspended"
+        and ((not t.closed_at and today > t.deadline) or overdue_days(t) != 0 or t.sent_back_count)
     ]

@@ -23,7 +23,7 @@ COLUMNS = (
 )
 WIDTHS = (6, 48, 40, 22, 18, 10, 12, 40, 10, 8, 26)
 LIGHTS = {"red": "逾期", "yellow": "临期", "green": "正常", None: "—"}
-FILLS = {"red": "F4CCCC", "yellow": "FFF2CC", "green": "D9EAD3"}
+FILLS = {"red": "F4CCCC", "yellow": "FFF2CC", "green": "D9EAD3", "grey": "E7E6E6"}
 
 
 def rows(tasks):

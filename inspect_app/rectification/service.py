@@ -12,6 +12,7 @@ from peewee import JOIN
 from inspect_app import clock
 from inspect_app.db import database
 from inspect_app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from inspect_app.holidays import workdays
 from inspect_app.ids import parse_id, parse_ids
 from inspect_app.models import (
     ExtensionRequest,
@@ -25,7 +26,7 @@ from inspect_app.models import (
     Unit,
     now,
 )
-from inspect_app.rectification import notifications, workdays
+from inspect_app.rectification import notifications
 from inspect_app.vocab import SEVERITIES, UNIT_ROLES
 
 STATUS_LABELS = {
@@ -176,6 +177,44 @@ def default_deadline(findings, start=None):
     return workdays.add_working_days(start, min(f.deadline_days for f in findings))
 
 
+@dataclass(frozen=True)
+class DeadlineHint:
+    """What the 交办 form says about the deadline before it is submitted."""
+
+    deadline: date | None = None
+    working_days: int | None = None  # from today to the deadline
+    suggested: bool = False  # computed from the findings, not typed
+    gap: workdays.CalendarGap | None = None
+    problem: str = ""
+
+
+def deadline_hint(round_, data, today=None):
+    """The deadline the form would assign: the typed date, else the findings' suggestion."""
+    today = today or clock.today()
+    raw = (data.get("deadline") or "").strip()
+    if raw:
+        try:
+            deadline = date.fromisoformat(raw)
+        except ValueError:
+            return DeadlineHint(problem="请填写有效的整改时限（如 2026-12-20）")
+        if deadline < today:
+            return DeadlineHint(deadline=deadline, problem="整改时限不能早于今天")
+        days = workdays.days_or_gap(today, deadline)
+        if isinstance(days, workdays.CalendarGap):
+            return DeadlineHint(deadline=deadline, gap=days)
+        return DeadlineHint(deadline=deadline, working_days=days)
+    ids = set(parse_ids(data.getlist("finding_ids")))
+    findings = [f for f in assignable_findings(round_) if f.id in ids]
+    if not findings:
+        return DeadlineHint()
+    count = min(f.deadline_days for f in findings)
+    try:
+        deadline = default_deadline(findings, today)
+    except workdays.CalendarUnknown as unknown:
+        return DeadlineHint(working_days=count, suggested=True, gap=unknown.gap)
+    return DeadlineHint(deadline=deadline, working_days=count, suggested=True)
+
+
 def assignable_findings(round_):
     """Confirmed findings of a published round that no task covers yet."""
     if round_.published_at is None:
@@ -237,7 +276,7 @@ def create_task(round_, data, *, by):
         try:
             deadline = default_deadline(findings)
         except workdays.CalendarUnknown as unknown:
-            errors["deadline"] = unknown.message
+            errors["deadline"] = unknown.gap  # shown as the calendar's gap, with its link
     if deadline is not None and deadline < clock.today():
         errors["deadline"] = "整改时限不能早于今天"
     if errors:
@@ -424,27 +463,24 @@ YELLOW_DAYS = 3
 
 
 def light(task, today=None):
-    """红黄绿灯: red overdue; yellow within 3 working days or sent back twice; green on track."""
+    """红黄绿灯: red overdue; yellow within 3 working days or sent back twice; green on track;
+    grey when the calendar lacks a year between today and the deadline (see days_left)."""
     if task.status in ("closed", "suspended"):
         return None
     today = today or clock.today()
     if today > task.deadline:
         return "red"
-    try:
-        left = workdays.working_days_between(today, task.deadline)
-    except workdays.CalendarUnknown:
-        left = (task.deadline - today).days  # beyond the calendar: calendar days, shown as such
-    if left <= YELLOW_DAYS or task.sent_back_count >= 2:
+    if task.sent_back_count >= 2:
         return "yellow"
-    return "green"
+    left = workdays.days_or_gap(today, task.deadline)
+    if isinstance(left, workdays.CalendarGap):
+        return "grey"
+    return "yellow" if left <= YELLOW_DAYS else "green"
 
 
 def days_left(task, today=None):
-    """Working days left (negative: overdue), or None where the calendar has no data."""
-    try:
-        return workdays.working_days_between(today or clock.today(), task.deadline)
-    except workdays.CalendarUnknown:
-        return None
+    """Working days left (negative: overdue), or the CalendarGap where the calendar lacks a year."""
+    return workdays.days_or_gap(today or clock.today(), task.deadline)
 
 
 def visible_tasks(user):
@@ -503,12 +539,12 @@ def get_task(task_id):
 
 
 def unit_summary(tasks, today=None):
-    """Per lead unit: counts of red / yellow / green and closed."""
+    """Per lead unit: counts of red / yellow / green (grey: past the calendar) and closed."""
     summary = {}
     for task in tasks:
         row = summary.setdefault(
             task.lead_unit_id,
-            {"unit": task.lead_unit, "red": 0, "yellow": 0, "green": 0, "closed": 0},
+            {"unit": task.lead_unit, "red": 0, "yellow": 0, "green": 0, "grey": 0, "closed": 0},
         )
         colour = light(task, today)
         row[colour or "closed"] += 1

@@ -71,11 +71,14 @@ def _new_form(round_, status=200, errors=None, values=None):
     findings = service.assignable_findings(round_)
     return render(
         "tasks/new.html",
+        block="deadline_field",
         status=status,
         round=round_,
         findings=findings,
         errors=errors or {},
         values=values,
+        hint=service.deadline_hint(round_, values) if values is not None else None,
+        today=clock.today(),
         units=list(Unit.select().where(Unit.is_active == True).order_by(Unit.sort_order)),
     )
 
@@ -85,7 +88,8 @@ def _new_form(round_, status=200, errors=None, values=None):
 def create(round_id):
     round_ = get_round(round_id)
     if request.method == "GET":
-        return _new_form(round_)
+        # The form asks again as findings are ticked or a date typed: the deadline it would assign.
+        return _new_form(round_, values=request.args if request.args else None)
     try:
         task = service.create_task(round_, request.form, by=g.user)
     except ServiceError as error:
@@ -133,6 +137,7 @@ def escalations():
     return render(
         "tasks/escalations.html",
         pending=escalation.pending(steps, tasks),
+        awaiting_calendar=escalation.awaiting_calendar(steps, tasks),
         steps=steps,
         overdue_days=escalation.overdue_days,
         status_labels=service.STATUS_LABELS,

@@ -11,6 +11,8 @@ from peewee import IntegrityError, fn
 
 from inspect_app import clock
 from inspect_app.db import database
+from inspect_app.holidays import workdays
+from inspect_app.holidays.service import calendar_changed
 from inspect_app.inspections.service import sheet_for
 from inspect_app.models import (
     Answer,
@@ -23,7 +25,6 @@ from inspect_app.models import (
     UnitScore,
     now,
 )
-from inspect_app.rectification import workdays
 from inspect_app.scores import config, periods
 from inspect_app.scores.config import PROCESS_RULES
 
@@ -121,10 +122,10 @@ def forget_inspection(inspection):
 
 
 def _working_days(start, end):
-    try:
-        return workdays.working_days_between(start, end)
-    except workdays.CalendarUnknown:
-        return (end - start).days  # beyond the holiday calendar: calendar days
+    """Working days, or None where the calendar lacks a year: the rule is then not judged until
+    the office enters that year (saving it re-syncs the tasks it touches, see resync_years)."""
+    days = workdays.days_or_gap(start, end)
+    return None if isinstance(days, workdays.CalendarGap) else days
 
 
 def process_lines(events, rules, today):
@@ -143,14 +144,15 @@ def process_lines(events, rules, today):
             lines[("sent_back", event.id)] = day
         elif event.action == "report":
             since = last_report or (setter.at.date() if setter else day)
-            if _working_days(since, day) > rules.within_days:
+            elapsed = _working_days(since, day)
+            if elapsed is not None and elapsed > rules.within_days:
                 lines[("late_report", event.id)] = day
             last_report = day
         elif (
             event.action == "close"
             and deadline is not None
             and day <= deadline
-            and _working_days(day, deadline) >= rules.days_before
+            and (_working_days(day, deadline) or 0) >= rules.days_before
         ):
             lines[("early_close", event.id)] = day
         status = event.to_status
@@ -237,6 +239,26 @@ def sweep(rules, today=None):
             continue
     _swept_on[key] = today
     return count
+
+
+def resync_years(sender=None, *, years):
+    """The calendar changed for `years`: re-judge the process rules of every task they touch."""
+    touched = set()
+    for year in years:
+        start, end = date(year, 1, 1), date(year, 12, 31)
+        touched |= {t.id for t in Task.select(Task.id).where(Task.deadline.between(start, end))}
+        touched |= {
+            e.task_id
+            for e in TaskEvent.select(TaskEvent.task).where(
+                TaskEvent.at.between(start, date(year + 1, 1, 1))
+            )
+        }
+    for task_id in sorted(touched):
+        sync_task(task_id)
+    return len(touched)
+
+
+calendar_changed.connect(resync_years, weak=False)
 
 
 # -- totals --------------------------------------------------------------------------------------
