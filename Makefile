@@ -11,7 +11,7 @@ export PORT
 # Pango/HarfBuzz for WeasyPrint (libharfbuzz-subset0 keeps CJK PDFs fast), CJK fonts for pages and PDFs.
 RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig fonts-noto-cjk
 # The tests start their own PostgreSQL and drive Debian's Chromium; pdftoppm checks PDFs.
-TEST_PACKAGES := postgresql chromium poppler-utils
+TEST_PACKAGES := postgresql chromium poppler-utils faketime
 
 # Installs the Debian packages in $(1) that are missing; needs root for that, says what to run otherwise.
 define ensure_packages
@@ -31,7 +31,7 @@ define ensure_packages
 	fi
 endef
 
-.PHONY: run test lint bench fonts system-packages test-packages packages python-check clean
+.PHONY: run test test-dates lint bench fonts system-packages test-packages packages python-check clean
 
 # Fandol (仿宋/宋/黑/楷, GPL with font exception) is the only free simplified 仿宋 on Debian. It ships
 # inside texlive-lang-chinese; we take the .otf files out of the .deb instead of installing 265 MB of TeX.
@@ -42,9 +42,17 @@ run: system-packages fonts $(VENV)/.installed
 	$(BIN)/inspect-app setup
 	exec $(BIN)/gunicorn --config python:inspect_app.gunicorn_conf "inspect_app:create_app()"
 
+# The suite must pass whatever the machine's date: a second SQLite run under faketime proves it.
+FAR_DATE := 2030-06-15 09:00
+OTHER_DATES := 2027-01-04 2027-10-08 2030-06-15
+
 test: system-packages fonts test-packages $(VENV)/.installed
 	$(BIN)/ruff check inspect_app tests $(wildcard bench)
 	$(BIN)/pytest
+	faketime '$(FAR_DATE)' $(BIN)/pytest --db sqlite -q -p no:cacheprovider
+
+test-dates: system-packages fonts test-packages $(VENV)/.installed
+	for day in $(OTHER_DATES); do faketime "$$day 09:00" $(BIN)/pytest --db sqlite -q -p no:cacheprovider || exit 1; done
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check inspect_app tests $(wildcard bench)

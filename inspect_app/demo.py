@@ -264,7 +264,7 @@ def load_demo_activity():
         return round_
 
     visited = plan(
-        "2026年第四季度基层党建暗访督查（东风街道）",
+        f"{today.year}年第{'一二三四'[(today.month - 1) // 3]}季度基层党建暗访督查（东风街道）",
         "dangjian-anfang",
         ("QH-DF-HP", "QH-DF-YB"),
         True,
@@ -310,7 +310,7 @@ def load_demo_activity():
         ]
         try:
             deadline = add_working_days(today, 10)
-        except CalendarUnknown:  # a year the holiday calendar does not cover yet
+        except CalendarUnknown:  # the calendar lacks the year: the office types a date instead
             deadline = today + timedelta(days=14)
         form = MultiDict(
             [("finding_ids", str(i)) for i in ids] + [("deadline", deadline.isoformat())]
@@ -327,7 +327,7 @@ def load_demo_activity():
     _demo_notices(visited, people, units)
     assessed = _demo_assessments(plan, people, units, today)
     planned = plan(
-        "2026年下半年党建目标考评（南关街道）",
+        f"{today.year}年{'上' if today.month <= 6 else '下'}半年党建目标考评（南关街道）",
         "bannian-kaoping",
         ("QH-NG-WF", "QH-NG-SL", "QH-NG-QM"),
         False,

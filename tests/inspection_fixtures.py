@@ -180,14 +180,33 @@ def published_two_units(app, demo, checklists_loaded, fixed_today):
 
 @pytest.fixture
 def worker(app):
-    """The real huey consumer, in threads of this process, working for the test's app."""
+    """The real huey queue and tasks, run by a thread of this process for the test's app.
+
+    The thread polls with time.sleep rather than huey's consumer, whose idle wait
+    (threading.Event.wait) never wakes under libfaketime: the suite must run under `faketime`.
+    The real consumer is tested as `make run` starts it, in its own process (test_notices).
+    """
+    import threading
+    import time
+
     from inspect_app import worker as background
 
     background.huey.flush()
     background.bind(app)
-    consumer = background.huey.create_consumer(workers=1, worker_type="thread", periodic=False)
-    consumer.start()
+    stopping = []
+
+    def work():
+        while not stopping:
+            task = background.huey.dequeue()
+            if task is None:
+                time.sleep(0.05)
+            else:
+                background.huey.execute(task)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
     yield
-    consumer.stop(graceful=True)
+    stopping.append(True)
+    thread.join(timeout=30)
     background.bind(None)
     background.huey.flush()

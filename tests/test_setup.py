@@ -4,9 +4,13 @@ import os
 import stat
 import subprocess
 import sys
+from datetime import date
+
+import pytest
 
 from inspect_app import config
 from inspect_app.migrations import head_version
+from tests.conftest import Client
 
 
 def test_healthz_reports_app_and_database_up(client):
@@ -135,3 +139,45 @@ def test_cli_users_create_refuses_unit_role_without_unit(tmp_path):
     )
     assert result.returncode != 0
     assert "必须绑定所属单位" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "first_day",
+    [date(2026, 12, 2), date(2027, 1, 4), date(2027, 10, 8), date(2030, 6, 15)],
+)
+def test_the_demo_is_coherent_whatever_day_it_is_first_loaded(app, checklists_loaded, first_day):
+    """`make run` loads the demo relative to the app's clock; in a year the holiday calendar lacks,
+    pages say so (with the link) instead of failing or counting calendar days."""
+    from inspect_app import clock
+    from inspect_app.demo import load_demo, load_demo_activity
+    from inspect_app.models import Round, Task
+
+    clock.travel(first_day)
+    with app.app_context():  # the demo renders notice previews
+        load_demo()
+        load_demo_activity()
+    names = [r.name for r in Round.select()]
+    assert any(f"{first_day.year}年第" in name for name in names), names
+    assert all(
+        r.ends_on <= first_day for r in Round.select().where(Round.published_at.is_null(False))
+    )
+    assert all(t.deadline >= first_day for t in Task.select())
+    for username, urls in {
+        "duchaban": ["/", "/rounds", "/tasks", "/tasks/escalations", "/notices", "/dashboard"],
+        "lingdao": ["/", "/dashboard"],
+        "hp-lianluo": ["/", "/tasks", "/notices", "/notifications"],
+        "zuzhang": ["/", "/rounds"],
+    }.items():
+        client = Client(app)
+        client.login(username)
+        for url in urls:
+            response = client.get(url)
+            assert response.status_code == 200, (username, url, first_day)
+            if not workdays_known(first_day.year) and url == "/tasks":
+                assert f'href="/holidays/{first_day.year}"' in response.get_data(as_text=True)
+
+
+def workdays_known(year):
+    from inspect_app.holidays import workdays
+
+    return workdays.knows(year)
