@@ -74,6 +74,7 @@ def test_cli_setup_creates_demo_once_and_keeps_data_on_second_run(tmp_path):
         **os.environ,
         "INSPECT_INSTANCE_PATH": str(tmp_path),
         "INSPECT_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        "INSPECT_TODAY": "2026-11-23",  # the demo is dated from the app's clock
     }
     first = _cli("setup", env=env)
     assert first.returncode == 0, first.stderr
