@@ -183,6 +183,14 @@ def test_bad_day_corrections_get_clear_messages(app, login):
         assert response.status_code == 422, form
         assert message in response.get_data(as_text=True)
     assert not HolidayYear.select().exists()
+    lone_day = office.post(
+        "/holidays/2028/days", {"day": "2028-01-01", "kind": "holiday", "name": "元旦"}
+    )
+    assert (
+        lone_day.status_code == 409
+        and "请先粘贴国务院办公厅通知录入整年安排" in lone_day.get_data(as_text=True)
+    )
+    assert not HolidayYear.select().exists()
     assert office.get("/holidays/99999").status_code in (404, 422)
     assert office.post("/holidays/2027/revert").status_code == 409
 

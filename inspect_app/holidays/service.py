@@ -8,12 +8,12 @@ from datetime import date
 
 from blinker import signal
 
-from inspect_app import audit, clock
+from inspect_app import clock
 from inspect_app.db import database
 from inspect_app.errors import Conflict, ValidationFailed
 from inspect_app.holidays import workdays
 from inspect_app.holidays.notice import HOLIDAY, KIND_LABELS, WORKDAY, DayEntry, read_notice
-from inspect_app.models import HolidayDate, HolidayYear, Notification, User
+from inspect_app.models import AuditEvent, HolidayDate, HolidayYear, Notification, User
 
 # Sent with the years whose working days changed; scores re-judge the tasks those years touch.
 calendar_changed = signal("calendar-changed")
@@ -164,6 +164,9 @@ def set_day(year, data, *, by):
         errors["name"] = "节日名称不能超过 40 个字"
     if errors:
         raise ValidationFailed("请修改标出的内容", fields=errors)
+    if not workdays.knows(year):
+        # one day entered would make the whole year count as known, every other day ordinary
+        raise Conflict(f"{year} 年尚未录入：请先粘贴国务院办公厅通知录入整年安排，再更正某一天")
     days = dict(workdays.current().days_of(year))
     if kind == "normal":
         days.pop(day, None)
@@ -187,13 +190,7 @@ def revert_year(year, *, by):
     diff = changes(workdays.current().days_of(year), workdays.builtin_days(year))
     with database.atomic():
         record.delete_instance(recursive=True)
-        audit.record(
-            by,
-            "holidays.revert",
-            record,
-            f"{year} 年节假日安排恢复为内置数据",
-            {"year": year, "changes": [c.text for c in diff]},
-        )
+        _audit(by, "holidays.revert", year, f"{year} 年节假日安排恢复为内置数据", diff)
     _changed(year)
     return diff
 
@@ -221,8 +218,20 @@ def _save_year(year, days, *, notice_text, by, action, diff):
             if action == "holidays.import"
             else f"{year} 年节假日安排：更正 {len(diff)} 天"
         )
-        audit.record(by, action, record, summary, {"year": year, "changes": [c.text for c in diff]})
+        _audit(by, action, year, summary, diff)
     _changed(year)
+
+
+def _audit(by, action, year, summary, diff):
+    """Recorded against the year itself, which outlives its HolidayYear row (恢复为内置数据)."""
+    AuditEvent.create(
+        actor=by,
+        action=action,
+        object_type="holiday_year",
+        object_id=year,
+        summary=summary,
+        detail={"year": year, "changes": [c.text for c in diff]},
+    )
 
 
 def _changed(year):
@@ -231,15 +240,9 @@ def _changed(year):
 
 
 def history(year):
-    from inspect_app.models import AuditEvent
-
     return list(
         AuditEvent.select()
-        .where(
-            AuditEvent.action.startswith("holidays."),
-            AuditEvent.object_type == "holidayyear",
-            AuditEvent.summary.startswith(f"{year} 年"),
-        )
+        .where(AuditEvent.object_type == "holiday_year", AuditEvent.object_id == year)
         .order_by(AuditEvent.id.desc())
     )
 
