@@ -24,7 +24,8 @@ def test_supervisor_sees_the_gap_pastes_the_notice_and_assigns_a_2027_deadline(
 
     # 交办: ticking a finding asks the server for the deadline it would assign
     page.goto(f"{live_server}/rounds/{published_round.id}/tasks/new")
-    page.locator("input[name=finding_ids]").first.check()
+    with page.expect_response(lambda r: "/tasks/new?" in r.url):
+        page.locator("input[name=finding_ids]").first.check()
     page.wait_for_selector("#deadline-field .calendar-gap")
     assert page.get_attribute("#deadline-field input", "aria-invalid") == "true"
     page.locator("#deadline-field").scroll_into_view_if_needed()
@@ -49,7 +50,8 @@ def test_supervisor_sees_the_gap_pastes_the_notice_and_assigns_a_2027_deadline(
 
     page.goto(f"{live_server}/rounds/{published_round.id}/tasks/new")
     for box in page.locator("input[name=finding_ids]").all():
-        box.check()
+        with page.expect_response(lambda r: "/tasks/new?" in r.url):  # one swap at a time
+            box.check()
     page.wait_for_selector("#deadline-field .deadline-hint strong:has-text('2027-01-13')")
     page.locator("#deadline-field").scroll_into_view_if_needed()
     shot(page, "33-assign-deadline-suggested-1024x768", db_kind)
