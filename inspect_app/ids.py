@@ -5,7 +5,8 @@ MAX_ID = 2**63 - 1
 
 def parse_id(value):
     text = str(value if value is not None else "").strip()
-    if not (text.isascii() and text.isdigit()):
+    # The length first: int() refuses strings of more than 4,300 digits with a ValueError.
+    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > len(str(MAX_ID)):
         return None
     number = int(text)
     return number if 0 < number <= MAX_ID else None

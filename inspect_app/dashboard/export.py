@@ -7,6 +7,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
 from inspect_app.scores.ranking import MOVES
+from inspect_app.spreadsheet import append_row
 
 
 def ranking_table(board):
@@ -149,13 +150,13 @@ def workbook(tables):
     for title, columns, rows in tables:
         name = _sheet_name(title, used)
         sheet = book.create_sheet(name)
-        sheet.append([title])
+        append_row(sheet, [title])
         sheet["A1"].font = Font(bold=True, size=14)
-        sheet.append(columns)
+        append_row(sheet, columns)
         for cell in sheet[2]:
             cell.font = Font(bold=True)
         for row in rows:
-            sheet.append(row)
+            append_row(sheet, row)
         for index, column in enumerate(columns, start=1):
             longest = max([len(str(column))] + [len(str(r[index - 1])) for r in rows[:200]])
             sheet.column_dimensions[get_column_letter(index)].width = min(max(8, longest * 2), 60)

@@ -7,6 +7,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 
 from inspect_app.models import TaskEvent
 from inspect_app.rectification.service import STATUS_LABELS, findings_of, light
+from inspect_app.spreadsheet import append_row
 
 COLUMNS = (
     "序号",
@@ -66,13 +67,13 @@ def workbook(tasks, title):
     book = Workbook()
     sheet = book.active
     sheet.title = "整改台账"
-    sheet.append([title])
+    append_row(sheet, [title])
     sheet["A1"].font = Font(bold=True, size=14)
     sheet.append(list(COLUMNS))
     for cell in sheet[2]:
         cell.font = Font(bold=True)
     for row in rows(tasks):
-        sheet.append(list(row["values"]))
+        append_row(sheet, list(row["values"]))
         if row["light"]:
             sheet.cell(sheet.max_row, len(COLUMNS) - 1).fill = PatternFill(
                 "solid", fgColor=FILLS[row["light"]]
