@@ -91,3 +91,37 @@ def test_ids_of_thousands_of_digits_are_refused_not_a_crash(login, planned_round
     assert 400 <= response.status_code < 500, response.status_code
     assert re.search(r"[\u4e00-\u9fff]", response.get_data(as_text=True))  # a Chinese message
     assert User.select().count() > 0  # nothing broke
+
+
+def test_notice_text_drops_bidi_and_zero_width_controls_and_long_strings_wrap(
+    login, demo, published_round, tmp_path
+):
+    import subprocess
+    from html.parser import unescape
+
+    from inspect_app.models import Notice
+
+    finding = Finding.select().first()
+    Finding.update(
+        description="限期\u202e改整\u202c完成\u200b到位，见" + "A" * 400,
+        measure="x" * 300,
+    ).where(Finding.id == finding.id).execute()
+    office = login("duchaban")
+    response = office.post(
+        "/notices/new",
+        {"kind": "rectification", "round_id": published_round.id, "unit_id": demo["QH-DF-HP"].id},
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
+    pdf = office.get(f"/notices/{Notice.get().id}/pdf").data
+    (tmp_path / "n.pdf").write_bytes(pdf)
+    subprocess.run(
+        ["pdftotext", "-bbox", str(tmp_path / "n.pdf"), str(tmp_path / "n.html")], check=True
+    )
+    boxes = (tmp_path / "n.html").read_text(encoding="utf-8")
+    words = re.findall(
+        r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>', boxes
+    )
+    text = unescape("".join(w[2] for w in words))
+    assert "\u202e" not in text and "\u200b" not in text and "限期改整完成到位" in text
+    right_edge = 595.3 - 26 / 25.4 * 72  # A4 width less the 26 mm right margin, in points
+    assert max(float(x_max) for _, x_max, _ in words) <= right_edge + 2

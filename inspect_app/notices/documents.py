@@ -11,6 +11,20 @@ from inspect_app.notices.kinds import attachments
 
 VERSION_SPACE_PT = 440  # the 发文机关标志 must fit on one line of the 156 mm 版心 (442 pt)
 
+# Invisible controls have no place in an official document: bidi overrides and isolates (U+202E
+# turns "限期整改" around on the page while the text reads straight) and zero-width characters
+# (which split words a search or a reader expects whole).
+INVISIBLE_CONTROLS = dict.fromkeys(
+    [0x061C, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF]
+    + list(range(0x202A, 0x202F))
+    + list(range(0x2066, 0x206A))
+)
+
+
+def printable(text):
+    """`text` without bidi and zero-width controls."""
+    return text.translate(INVISIBLE_CONTROLS)
+
 
 @cache
 def _stylesheets():
@@ -58,7 +72,7 @@ def html(texts, context, kind, *, number, date_cn, watermark=None, verify_url=No
         "watermark": watermark,
         "verify_qr": qr_data_uri(verify_url) if verify_url else None,
     }
-    return render_template("notices/document.pdf.html", doc=doc)
+    return printable(render_template("notices/document.pdf.html", doc=doc))
 
 
 def pdf(document_html, layout):
