@@ -21,7 +21,8 @@ UV_VERSION := 0.13.8
 # Pango/HarfBuzz for WeasyPrint (libharfbuzz-subset0 keeps CJK PDFs fast), CJK fonts for pages and PDFs.
 RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig fonts-noto-cjk
 # The tests start their own PostgreSQL and drive Debian's Chromium; pdftoppm checks PDFs.
-TEST_PACKAGES := postgresql chromium poppler-utils
+# debootstrap makes the minimal Debian 12 that the offline bundle is installed into.
+TEST_PACKAGES := postgresql chromium poppler-utils debootstrap
 
 # Installs the Debian packages in $(1) that are missing; needs root for that, says what to run otherwise.
 # In an offline bundle they come from its own local repository (offline/apt-local.sh), not the network.

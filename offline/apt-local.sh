@@ -18,6 +18,10 @@ options=(
   -o "Dir::State::Lists=$work/lists"
   -o "Dir::Cache=$work/cache"
   -o "APT::Get::List-Cleanup=false"
+  # the private folders are root's alone; apt's _apt user need not read them
+  -o "APT::Sandbox::User=root"
+  # an intranet server's clock may be behind the machine that built the bundle
+  -o "Acquire::Check-Date=false"
 )
 apt-get "${options[@]}" -qq update
 DEBIAN_FRONTEND=noninteractive apt-get "${options[@]}" "$@"

@@ -14,6 +14,7 @@ See docs/offline-install.md.
 """
 
 import argparse
+import email.utils
 import hashlib
 import os
 import platform
@@ -121,9 +122,19 @@ def _field(paragraph, name):
     return found.group(1) if found else ""
 
 
-def minimal_status(status_text):
+def archive_priorities(names):
+    """{package: priority} as the Debian archive has it now (a long-lived machine's dpkg status
+    may remember an older priority: sensible-utils was required once, important in Debian 12)."""
+    shown = run(["apt-cache", "show", "--no-all-versions", *names], "用 apt-cache 查询软件包优先级")
+    return {
+        _field(block, "Package"): _field(block, "Priority") for block in _paragraphs(shown.stdout)
+    }
+
+
+def minimal_status(status_text, priorities=None):
     """dpkg's status file as a minimal Debian 12 (debootstrap --variant=minbase) has it: the
-    required and essential packages and what they depend on, at the versions installed here."""
+    essential and required packages and what they depend on, at the versions installed here.
+    `priorities` (from archive_priorities) overrides what the status file says."""
     installed, provided_by = {}, {}
     for paragraph in _paragraphs(status_text):
         if "install ok installed" not in _field(paragraph, "Status"):
@@ -133,10 +144,12 @@ def minimal_status(status_text):
         for provided in _field(paragraph, "Provides").split(","):
             if provided.strip():
                 provided_by.setdefault(provided.split()[0], name)
+    priorities = priorities or {}
     todo = [
         name
         for name, paragraph in installed.items()
-        if _field(paragraph, "Priority") == "required" or _field(paragraph, "Essential") == "yes"
+        if _field(paragraph, "Essential") == "yes"
+        or priorities.get(name, _field(paragraph, "Priority")) == "required"
     ]
     keep = set()
     while todo:
@@ -157,11 +170,21 @@ def minimal_status(status_text):
     return "\n\n".join(installed[name] for name in sorted(keep)) + "\n"
 
 
+def minimal_status_here():
+    text = DPKG_STATUS.read_text()
+    marked = [
+        _field(block, "Package")
+        for block in _paragraphs(text)
+        if _field(block, "Priority") == "required" or _field(block, "Essential") == "yes"
+    ]
+    return minimal_status(text, archive_priorities(marked))
+
+
 def debs(packages, target, cache, scratch):
     """The packages and every dependency a minimal Debian 12 lacks, downloaded by apt (which checks
     them against the signed archive), into target with an apt index."""
     status = scratch / "minimal-status"
-    status.write_text(minimal_status(DPKG_STATUS.read_text()))
+    status.write_text(minimal_status_here())
     listing = scratch / "listing"
     for folder in (cache / "partial", listing / "partial"):
         folder.mkdir(parents=True, exist_ok=True)
@@ -208,8 +231,11 @@ def write_apt_index(folder):
         )
     packages = folder / "Packages"
     packages.write_text("\n".join(entries))
+    # apt wants a Date; the newest package's own date keeps the index the same for the same debs.
+    newest = max((deb.stat().st_mtime for deb in folder.glob("*.deb")), default=0)
+    date = email.utils.formatdate(newest, usegmt=True)
     (folder / "Release").write_text(
-        "Origin: inspect_app offline bundle\nLabel: inspect_app\n"
+        f"Origin: inspect_app offline bundle\nLabel: inspect_app\nDate: {date}\n"
         f"SHA256:\n {sha256(packages)} {packages.stat().st_size} Packages\n"
     )
 
