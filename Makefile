@@ -15,7 +15,7 @@ PIP_FROM := $(if $(OFFLINE),--no-index --find-links offline/wheels)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # What the wheels of an offline bundle are for (offline/PLATFORM), e.g. cp311-x86_64.
 PY_PLATFORM = $(PYTHON) -c 'import platform, sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}-{platform.machine()}")'
-# Regenerates requirements/*.lock (make lock; UPGRADE=1 for the newest allowed versions).
+# The uv that make lock writes requirements/*.lock with.
 UV_VERSION := 0.13.8
 
 # Pango/HarfBuzz for WeasyPrint (libharfbuzz-subset0 keeps CJK PDFs fast), CJK fonts for pages and PDFs.
@@ -47,7 +47,7 @@ define ensure_packages
 	  fi; \
 	  echo "安装系统软件包:$$missing"; \
 	  $(APT_INSTALL) $$missing || { \
-	    [ -z "$(OFFLINE)" ] || echo "离线安装包中没有:$$missing（离线安装包只含运行所需的软件包；运行测试需联网）。" >&2; \
+	    [ -z "$(OFFLINE)" ] || echo "无法从离线安装包安装:$$missing（离线安装包只含运行所需的软件包，运行测试需联网；其他原因见上面 apt 的提示）。" >&2; \
 	    exit 1; }; \
 	fi
 endef
