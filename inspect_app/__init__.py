@@ -25,8 +25,8 @@ def create_app(overrides=None):
     app = Flask(
         __name__,
         instance_path=config.instance_path(),
-        template_folder=str(config.PROJECT_ROOT / "templates"),
-        static_folder=str(config.PROJECT_ROOT / "static"),
+        template_folder=str(config.TEMPLATE_DIR),
+        static_folder=str(config.STATIC_DIR),
     )
     app.config.update(config.from_environment())
     app.config.update(overrides or {})

@@ -2,14 +2,33 @@
 
 import os
 import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+# A source checkout keeps templates/, static/ and checklists/ next to the package (the project's
+# layout); an installed wheel carries them inside it, under _data/ (see setup.py).
+INSTALLED = (PACKAGE_DIR / "_data").is_dir()
+DATA_DIR = PACKAGE_DIR / "_data" if INSTALLED else PACKAGE_DIR.parent
+TEMPLATE_DIR = DATA_DIR / "templates"
+STATIC_DIR = DATA_DIR / "static"
+CHECKLIST_DIR = DATA_DIR / "checklists"
 
 
 def instance_path():
-    return Path(os.environ.get("INSPECT_INSTANCE_PATH", PROJECT_ROOT / "instance")).resolve()
+    # Installed: Flask's own convention (<venv>/var/inspect_app-instance), never site-packages.
+    default = (
+        Path(sys.prefix, "var", "inspect_app-instance")
+        if INSTALLED
+        else PACKAGE_DIR.parent / "instance"
+    )
+    return Path(os.environ.get("INSPECT_INSTANCE_PATH", default)).resolve()
+
+
+def font_dir():
+    """The Fandol 公文 fonts: static/fonts/fandol/ where make puts them, or INSPECT_FONT_DIR."""
+    return Path(os.environ.get("INSPECT_FONT_DIR") or STATIC_DIR / "fonts" / "fandol").resolve()
 
 
 def _secret_key(instance):
@@ -70,9 +89,7 @@ def from_environment():
         # The address printed in notices' QR codes (e.g. http://10.1.2.3:5000); default: as requested
         "PUBLIC_URL": os.environ.get("INSPECT_PUBLIC_URL", ""),
         "UPLOAD_FOLDER": os.environ.get("INSPECT_UPLOAD_FOLDER", str(instance / "uploads")),
-        "CHECKLIST_FOLDER": os.environ.get(
-            "INSPECT_CHECKLIST_FOLDER", str(PROJECT_ROOT / "checklists")
-        ),
+        "CHECKLIST_FOLDER": os.environ.get("INSPECT_CHECKLIST_FOLDER", str(CHECKLIST_DIR)),
         "SECRET_KEY": _secret_key(instance),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -344,18 +344,18 @@ def _demo_notices(round_, people, units):
 
     office, leader = people["duchaban"], people["lingdao"]
     issued = notices.draft_rectification(round_, units["QH-DF-HP"], by=office)
-    notices.approve(issued, by=leader)
     waiting = notices.draft_rectification(round_, units["QH-DF-YB"], by=office)
-    notices.approve(waiting, by=leader)
     notices.draft_circular(round_, by=office)
-    try:
+    try:  # 审签 renders the notice too
+        notices.approve(issued, by=leader)
+        notices.approve(waiting, by=leader)
         notices.issue(
             issued,
             by=office,
             upload_folder=current_app.config["UPLOAD_FOLDER"],
             base_url=current_app.config["PUBLIC_URL"] or "http://127.0.0.1:5000/",
         )
-    except RenderRefused as error:  # fonts missing: the demo keeps the approved draft
+    except RenderRefused as error:  # fonts missing: the demo keeps its drafts
         current_app.logger.warning("demo notice not issued: %s", error.message)
 
 

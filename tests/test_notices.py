@@ -610,6 +610,7 @@ def test_renderer_refuses_without_the_official_fonts(monkeypatch, tmp_path):
     with pytest.raises(render.RenderRefused) as error:
         render.Renderer()
     assert "FandolFang-Regular.otf" in error.value.message
+    assert str(tmp_path) in error.value.message  # where it looked, so an admin knows where to copy
 
 
 def test_a_character_no_font_can_show_stops_the_render(

@@ -10,11 +10,11 @@ import threading
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from inspect_app.config import PROJECT_ROOT
+from inspect_app import config
 from inspect_app.errors import ServiceError
 
-FONT_DIR = PROJECT_ROOT / "static" / "fonts" / "fandol"
-STYLE_DIR = PROJECT_ROOT / "static" / "notices"
+FONT_DIR = config.font_dir()
+STYLE_DIR = config.STATIC_DIR / "notices"
 
 # family name used in the stylesheet → file in FONT_DIR
 FONT_FILES = {
@@ -116,7 +116,9 @@ class Renderer:
             raise RenderRefused(
                 "缺少公文字体："
                 + "、".join(missing)
-                + "。请执行 make run（或 make fonts）安装后重试。"
+                + f"（字体目录 {FONT_DIR}，可用 INSPECT_FONT_DIR 另指）。"
+                "源码目录中执行 make fonts 安装，无网络时从离线安装包的 offline/fonts/ 复制到该目录，"
+                "见 docs/offline-install.md。"
             )
         import weasyprint
         from weasyprint.text.fonts import FontConfiguration
