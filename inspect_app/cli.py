@@ -20,6 +20,9 @@ def register_commands(app):
     app.cli.add_command(users_group)
     app.cli.add_command(checklists_group)
     app.cli.add_command(scores_group)
+    from inspect_app.deploy.commands import deploy_group
+
+    app.cli.add_command(deploy_group)
 
 
 def _print_accounts(accounts):

@@ -767,7 +767,7 @@ def test_the_worker_process_that_make_run_starts_renders_a_batch(app, login, pub
     import os
 
     from inspect_app import worker as background
-    from inspect_app.gunicorn_conf import WORKER_COMMAND
+    from inspect_app.deploy.companions import WORKER_COMMAND
 
     background.huey.flush()
     env = {
