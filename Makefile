@@ -10,8 +10,9 @@ export PORT
 
 # Pango/HarfBuzz for WeasyPrint (libharfbuzz-subset0 keeps CJK PDFs fast), CJK fonts for pages and PDFs.
 RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig fonts-noto-cjk
-# The tests start their own PostgreSQL and drive Debian's Chromium; pdftoppm checks PDFs.
-TEST_PACKAGES := postgresql chromium poppler-utils
+# The tests start their own PostgreSQL and drive Debian's Chromium; pdftoppm checks PDFs;
+# certutil (libnss3-tools) makes that Chromium trust the app's CA, as an installed tablet does.
+TEST_PACKAGES := postgresql chromium poppler-utils libnss3-tools
 
 # Installs the Debian packages in $(1) that are missing; needs root for that, says what to run otherwise.
 define ensure_packages

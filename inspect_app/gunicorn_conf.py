@@ -61,9 +61,9 @@ accesslog = _os.environ.get("ACCESS_LOG", "-")
 # Each worker opens its own connections after the fork.
 preload_app = False
 proc_name = "inspect-app"
-# gunicorn ≥ 25.1 opens a control socket at one path per user ($HOME/.gunicorn/gunicorn.ctl): the
-# plain-HTTP gunicorn, a second instance or a test run would take it over. Stop and reload go
-# through signals (systemctl stop / reload).
+# gunicorn ≥ 25.1 opens a control socket at one path per user ($HOME/.gunicorn/gunicorn.ctl): a
+# second instance or a test run would take it over. Stop and reload go through signals
+# (systemctl stop / reload).
 control_socket_disable = True
 
 # The companions (background worker, plain-HTTP port) live and die with the web server, so
@@ -80,8 +80,6 @@ def _start_companions(log):
 def when_ready(server):
     scheme = "http" if _serving.tls == "off" else "https"
     server.log.info("serving %s on port %s", scheme, _serving.port)
-    if _serving.http_port:
-        server.log.info("plain http on port %s: redirects to https, serves /ca", _serving.http_port)
     _start_companions(server.log)
 
 

@@ -28,7 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from inspect_app import create_app
 from inspect_app.deploy import companions, files, logs, serving, systemd, tls
-from inspect_app.deploy.plain import create_plain_app
+from inspect_app.deploy.plain import PlainServer, certificate_files, create_plain_app
 from inspect_app.models import LoginAttempt
 from tests.conftest import CSRF, PROJECT, Client
 
@@ -525,6 +525,46 @@ def test_the_ca_certificate_downloads_as_crt_and_pem(plain, tmp_path):
     stylesheet.close()
 
 
+def test_the_plain_port_also_answers_a_browser_that_speaks_tls_to_it(tmp_path, monkeypatch):
+    """HSTS from the HTTPS port holds for the host on every port: a browser that trusts the
+    server asks https://<name>:5080/… — the plain port answers TLS too, with the same
+    certificate, and goes on answering plain HTTP and other clients."""
+    import threading
+
+    monkeypatch.setenv("INSPECT_INSTANCE_PATH", str(tmp_path))
+    configured = settings(tmp_path)
+    tls.server_certificate(
+        configured.tls_folder, tls.Names.of(dns=["localhost"], ips=["127.0.0.1"])
+    )
+    server = PlainServer(
+        "127.0.0.1", 0, create_plain_app({"SERVING": configured}), certificate_files(configured)
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = server.server_port
+    trusting = ssl.create_default_context(cafile=str(configured.tls_folder / "ca.crt"))
+    try:
+        status, headers, _ = get(f"http://127.0.0.1:{port}/rounds?x=1")
+        assert status == 302 and headers["Location"] == "https://127.0.0.1:5000/rounds?x=1"
+        # a tablet that does not trust the certificate yet hangs up; the server carries on
+        with pytest.raises(ssl.SSLCertVerificationError):
+            get(f"https://127.0.0.1:{port}/ca", context=ssl.create_default_context())
+        status, headers, _ = get(f"https://localhost:{port}/rounds?x=1", context=trusting)
+        assert status == 302 and headers["Location"] == "https://localhost:5000/rounds?x=1"
+        status, headers, body = get(f"https://127.0.0.1:{port}/ca.crt", context=trusting)
+        assert headers["Content-Type"] == "application/x-x509-ca-cert"
+        assert x509.load_der_x509_certificate(body) == tls.load_certificate(
+            configured.tls_folder / "ca.crt"
+        )
+        with socket.create_connection(("127.0.0.1", port)) as idle:  # says nothing, then leaves
+            idle.sendall(b"")
+        assert get(f"http://127.0.0.1:{port}/ca")[0] == 200
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
 def test_the_ca_page_is_also_served_over_https_by_the_app(client, app):
     page = client.get("/ca", base_url="https://10.1.2.3:5000")
     assert page.status_code == 200 and page.headers["Strict-Transport-Security"]
@@ -845,6 +885,8 @@ def test_make_run_serves_https_that_verifies_against_its_ca_and_plain_http_redir
 
         status, headers, _ = get(f"http://127.0.0.1:{http_port}/healthz?x=1")
         assert status == 302 and headers["Location"] == f"https://127.0.0.1:{port}/healthz?x=1"
+        status, headers, _ = get(f"https://localhost:{http_port}/", context=context)
+        assert status == 302 and headers["Location"] == f"https://localhost:{port}/"
         status, headers, body = get(f"http://127.0.0.1:{http_port}/ca")
         ca = tls.load_certificate(ca_file)
         assert status == 200 and tls.fingerprint(ca) in body.decode()

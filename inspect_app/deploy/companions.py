@@ -2,7 +2,7 @@
 
 gunicorn's `when_ready` hook starts `python -m inspect_app.deploy.companions`, which starts
 - the background worker (`python -m inspect_app.worker`, notice batches), and
-- when serving HTTPS, the plain-HTTP port (a second gunicorn, see plain.py),
+- when serving HTTPS, the plain-HTTP port (`python -m inspect_app.deploy.plain`),
 restarts either when it dies (waiting longer each time it dies young), renews the server
 certificate when the machine's addresses change or it nears expiry, and stops them when gunicorn
 stops (or dies). One supervisor rather than hooks in gunicorn: gunicorn reaps every child
@@ -17,13 +17,7 @@ import sys
 import time
 
 WORKER_COMMAND = [sys.executable, "-m", "inspect_app.worker"]
-HTTP_COMMAND = [
-    sys.executable,
-    "-m",
-    "gunicorn",
-    "--config",
-    "python:inspect_app.deploy.plain_conf",
-]
+HTTP_COMMAND = [sys.executable, "-m", "inspect_app.deploy.plain"]
 SUPERVISOR_COMMAND = [sys.executable, "-m", "inspect_app.deploy.companions"]
 
 UPKEEP_SECONDS = 600
