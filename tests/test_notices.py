@@ -762,7 +762,9 @@ def test_a_batch_zip_keeps_both_notices_of_units_sharing_a_name(
     assert len(texts) == 2  # two different notices, not one twice
 
 
-def test_the_worker_process_that_make_run_starts_renders_a_batch(app, login, published_two_units):
+def test_the_worker_process_that_make_run_starts_renders_a_batch(
+    app, login, published_two_units, tmp_path
+):
     """The same command gunicorn's hook runs, as a separate process on the test's database."""
     import os
 
@@ -775,7 +777,9 @@ def test_the_worker_process_that_make_run_starts_renders_a_batch(app, login, pub
         "INSPECT_DATABASE_URL": app.config["DATABASE_URL"],
         "INSPECT_UPLOAD_FOLDER": app.config["UPLOAD_FOLDER"],
     }
-    process = subprocess.Popen(WORKER_COMMAND, env=env)
+    log = tmp_path / "worker.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(WORKER_COMMAND, env=env, stdout=output, stderr=output)
     try:
         office = login("duchaban")
         response = office.post(
@@ -788,6 +792,10 @@ def test_the_worker_process_that_make_run_starts_renders_a_batch(app, login, pub
         process.terminate()
         process.wait(timeout=20)
         background.huey.flush()
+    # Its log says what it did, without WeasyPrint's eight INFO lines per document.
+    printed = log.read_text()
+    assert "[worker]" in printed and "Huey consumer started" in printed
+    assert "weasyprint" not in printed and "Step 1 - Fetching" not in printed
 
 
 def test_two_issuers_at_once_get_consecutive_numbers(app, login, published_two_units):
