@@ -78,8 +78,17 @@ def _start_companions(log):
 
 
 def when_ready(server):
-    scheme = "http" if _serving.tls == "off" else "https"
-    server.log.info("serving %s on port %s", scheme, _serving.port)
+    if _serving.tls == "off":
+        server.log.info("serving http on port %s (HTTPS is the proxy's job)", _serving.port)
+    else:
+        server.log.info("serving https: https://127.0.0.1:%s/", _serving.port)
+    if _serving.tls == _LOCAL_CA:
+        for address in _serving.https_addresses(_names):
+            server.log.info("on the LAN: %s", address)
+        for host in (_serving.lan_hosts(_names) or ["127.0.0.1"])[:1]:
+            server.log.info(
+                "tablets install the certificate from http://%s:%s/ca", host, _serving.http_port
+            )
     _start_companions(server.log)
 
 

@@ -907,6 +907,8 @@ def test_make_run_serves_https_that_verifies_against_its_ca_and_plain_http_redir
         get(f"http://127.0.0.1:{http_port}/ca", timeout=2)
     output = (tmp_path / "server.log").read_text()
     assert "Traceback" not in output, output
+    assert f"serving https: https://127.0.0.1:{port}/" in output
+    assert f":{http_port}/ca" in output  # where tablets get the certificate
 
 
 def test_names_in_certificates_are_names_not_cn_only(tmp_path):

@@ -34,6 +34,22 @@ class Serving:
         """Browsers reach the app over HTTPS (here, or at the proxy in front)."""
         return self.tls != OFF or self.public_url.startswith("https://")
 
+    @staticmethod
+    def lan_hosts(names):
+        """Host names and addresses in `names` that other machines can use, as URLs spell them."""
+        hosts = [n for n in names.dns if n != "localhost"]
+        hosts += [
+            f"[{ip}]" if ip.version == 6 else str(ip) for ip in names.ips if not ip.is_loopback
+        ]
+        return hosts
+
+    def https_addresses(self, names):
+        """The addresses staff type on a tablet (that has the CA) for certificate `names`."""
+        if self.public_url:
+            return [self.public_url + "/"]
+        port = "" if self.port == 443 else f":{self.port}"
+        return [f"https://{host}{port}/" for host in self.lan_hosts(names)]
+
     def bind_address(self, port):
         host = f"[{self.bind}]" if ":" in self.bind else self.bind
         return f"{host}:{port}"

@@ -49,16 +49,6 @@ def request_hostname():
     return f"[{name}]" if ":" in name else name
 
 
-def https_addresses(serving, names):
-    """The addresses staff type on a tablet once the certificate is installed."""
-    if serving.public_url:
-        return [serving.public_url + "/"]
-    port = "" if serving.port == 443 else f":{serving.port}"
-    hosts = [n for n in names.dns if n != "localhost"]
-    hosts += [f"[{ip}]" if ip.version == 6 else str(ip) for ip in names.ips if not ip.is_loopback]
-    return [f"https://{host}{port}/" for host in hosts]
-
-
 @bp.get("/ca")
 @requires(PUBLIC)
 def ca_page():
@@ -76,7 +66,7 @@ def ca_page():
             not_after=cert.not_valid_after_utc.date() if cert else None,
             sha256=tls.fingerprint(cert, "sha256") if cert else "",
             sha1=tls.fingerprint(cert, "sha1") if cert else "",
-            addresses=https_addresses(serving, offer.server_names),
+            addresses=serving.https_addresses(offer.server_names),
             plain_url=plain_url,
         )
     )
