@@ -428,6 +428,32 @@ def test_without_trusted_proxies_x_forwarded_for_is_ignored(app, demo):
     assert response.status_code == 429
 
 
+def test_behind_a_proxy_a_browser_signs_in_over_https_with_the_nginx_examples_headers(
+    proxied_app, demo
+):
+    """The headers docs/deployment.md has nginx send: CSRF's same-site check over HTTPS sees
+    the browser's own https://ducha.example.gov.cn page, and throttling the tablet's address."""
+    browser = proxied_app.test_client()
+    browser.environ_base["REMOTE_ADDR"] = "127.0.0.1"
+    forwarded = {
+        "X-Forwarded-For": "172.16.5.9",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "ducha.example.gov.cn",
+        "X-Forwarded-Port": "443",
+    }
+    page = browser.get("/login", headers=forwarded)
+    token = CSRF.search(page.get_data(as_text=True)).group(1)
+    response = browser.post(
+        "/login",
+        data={"username": "duchaban", "password": "Demo2026", "csrf_token": token},
+        headers=forwarded | {"Referer": "https://ducha.example.gov.cn/login"},
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
+    assert response.headers["Location"] == "/"
+    assert "Secure" in response.headers["Set-Cookie"]
+    assert LoginAttempt.get().ip == "172.16.5.9"
+
+
 def test_behind_a_proxy_scheme_and_host_come_from_it_and_qr_links_from_the_public_url(
     proxied_app, demo
 ):
