@@ -7,13 +7,13 @@ worker and the plain-HTTP port (see inspect_app/deploy/companions.py). Names imp
 with an underscore: gunicorn reads every other module-level name as a setting.
 """
 
-import multiprocessing as _multiprocessing
 import os as _os
 import subprocess as _subprocess
 
 from inspect_app import config as _config
 from inspect_app.deploy import files as _files
 from inspect_app.deploy import logs as _logs
+from inspect_app.deploy import sizing as _sizing
 from inspect_app.deploy import tls as _tls
 from inspect_app.deploy.companions import SUPERVISOR_COMMAND as _SUPERVISOR_COMMAND
 from inspect_app.deploy.companions import child_environment as _child_environment
@@ -49,10 +49,9 @@ bind = _serving.bind_address(_serving.port)
 # X-Forwarded-* are trusted only through INSPECT_TRUSTED_PROXIES (ProxyFix in the app), never
 # by gunicorn's own address list.
 forwarded_allow_ips = ""
-# Threads, because a request mostly waits on the database or the disk, not the CPU.
 worker_class = "gthread"
-workers = int(_os.environ.get("WEB_WORKERS", _multiprocessing.cpu_count() + 1))
-threads = int(_os.environ.get("WEB_THREADS", 8))
+workers = _sizing.workers()
+threads = _sizing.threads()
 timeout = 60
 # Tablets save every few seconds: keep their connections open between saves.
 keepalive = 75

@@ -132,6 +132,23 @@ def test_a_certificate_near_its_end_is_renewed_and_one_far_from_it_is_not(tmp_pa
     assert renewed.not_valid_after_utc > start + timedelta(days=700)
 
 
+def test_gunicorn_keeps_its_tls_context_through_a_half_written_renewal(tmp_path):
+    cert_path, key_path = tls.server_certificate(tmp_path, NAMES)
+
+    def factory():
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_path, key_path)
+        return context
+
+    first = tls.reloading_context(str(cert_path), str(key_path), factory)
+    assert tls.reloading_context(str(cert_path), str(key_path), factory) is first
+    key_path.write_bytes(tls._pem_key(ec.generate_private_key(ec.SECP256R1())))  # new key only
+    assert tls.reloading_context(str(cert_path), str(key_path), factory) is first
+    tls.server_certificate(tmp_path, NAMES)  # the renewal completes
+    renewed = tls.reloading_context(str(cert_path), str(key_path), factory)
+    assert renewed is not first and renewed.minimum_version == ssl.TLSVersion.TLSv1_2
+
+
 def test_a_certificate_that_does_not_match_its_key_is_replaced(tmp_path):
     cert_path, key_path = tls.server_certificate(tmp_path, NAMES)
     stray = ec.generate_private_key(ec.SECP256R1())
@@ -881,9 +898,17 @@ def get(url, *, context=None, timeout=5):
 def test_make_run_serves_https_that_verifies_against_its_ca_and_plain_http_redirects(
     tmp_path, sqlite_template
 ):
-    shutil.copyfile(sqlite_template, tmp_path / "inspect.db")
+    instance = tmp_path / "instance"
+    instance.mkdir(mode=0o755)
+    shutil.copyfile(sqlite_template, instance / "inspect.db")
+    os.chmod(instance / "inspect.db", 0o644)  # as a set-up before the first start leaves it
     port, http_port = free_port(), free_port()
-    environ = server_environment(tmp_path, PORT=str(port), INSPECT_HTTP_PORT=str(http_port))
+    environ = server_environment(
+        tmp_path,
+        PORT=str(port),
+        INSPECT_HTTP_PORT=str(http_port),
+        INSPECT_DATABASE_URL=f"sqlite:///{instance / 'inspect.db'}",
+    )
     log = (tmp_path / "server.log").open("w")
     server = subprocess.Popen(
         make_run_command(), env=environ, cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT
@@ -898,7 +923,7 @@ def test_make_run_serves_https_that_verifies_against_its_ca_and_plain_http_redir
                 status, headers, body = get(f"https://127.0.0.1:{port}/healthz", context=context)
                 get(f"http://127.0.0.1:{http_port}/ca")
                 break
-            except (OSError, ssl.SSLError):
+            except (OSError, ssl.SSLError, http.client.HTTPException):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
@@ -920,18 +945,20 @@ def test_make_run_serves_https_that_verifies_against_its_ca_and_plain_http_redir
         assert headers["Content-Type"] == "application/x-x509-ca-cert"
         assert x509.load_der_x509_certificate(body) == ca
 
-        instance = tmp_path / "instance"
         assert mode(instance) == 0o700
-        for name in ("secret_key", "tls/ca.key", "tls/server.key", "queue.db"):
+        for name in ("inspect.db", "secret_key", "tls/ca.key", "tls/server.key", "queue.db"):
             assert mode(instance / name) == 0o600, name
+    except BaseException:
+        print((tmp_path / "server.log").read_text())  # shown with the failure
+        raise
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
         log.close()
     # gunicorn took its companions with it: the plain port is closed too.
+    output = (tmp_path / "server.log").read_text()
     with pytest.raises(OSError):
         get(f"http://127.0.0.1:{http_port}/ca", timeout=2)
-    output = (tmp_path / "server.log").read_text()
     assert "Traceback" not in output, output
     assert f"serving https: https://127.0.0.1:{port}/" in output
     assert f":{http_port}/ca" in output  # where tablets get the certificate

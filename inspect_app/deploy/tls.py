@@ -496,7 +496,13 @@ def reloading_context(certfile, keyfile, factory):
     with _contexts_lock:
         cached = _contexts.get((certfile, keyfile))
         if cached is None or cached[0] != stamp:
-            context = factory()
+            try:
+                context = factory()
+            except ssl.SSLError:
+                # a renewal caught between writing the new key and the new certificate
+                if cached is None:
+                    raise
+                return cached[1]
             context.minimum_version = ssl.TLSVersion.TLSv1_2
             cached = (stamp, context)
             _contexts[(certfile, keyfile)] = cached
