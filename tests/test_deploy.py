@@ -524,6 +524,11 @@ def test_the_plain_port_sends_every_request_on_to_https(plain, method, url, host
     assert response.headers["Location"] == location
 
 
+def test_a_malformed_host_header_is_no_crash(plain):
+    assert plain.get("/ca", headers={"Host": "[::1"}).status_code in (200, 400)
+    assert plain.get("/x", headers={"Host": "[::1"}).status_code in (302, 400)
+
+
 def test_the_plain_port_redirects_to_the_public_url_when_there_is_one(tmp_path, monkeypatch):
     monkeypatch.setenv("INSPECT_INSTANCE_PATH", str(tmp_path))
     monkeypatch.setenv("INSPECT_PUBLIC_URL", "https://ducha.example.gov.cn")
@@ -633,6 +638,8 @@ def test_with_an_own_certificate_ca_offers_its_root_and_without_one_says_so(app,
     assert "本单位自有的证书" in page and "https://ducha.example.gov.cn:5000/" in page
     response = client.get("/ca.crt")
     assert response.status_code == 404 and "页面或记录不存在" in response.get_data(as_text=True)
+    key_path.unlink()  # gone while the server runs: the page still answers
+    assert "本单位自有的证书" in client.get("/ca").get_data(as_text=True)
 
 
 def test_behind_a_proxy_ca_has_nothing_to_install(proxied_app):
@@ -660,13 +667,13 @@ def test_instance_files_are_made_readable_by_their_owner_only(tmp_path):
     assert mode(instance / "uploads" / "photos") == 0o700
 
 
-def test_weasyprint_progress_lines_are_silenced_but_a_missing_glyph_still_stops_the_render(
-    monkeypatch,
-):
+def test_weasyprint_progress_lines_are_silenced_but_a_missing_glyph_still_stops_the_render():
     from inspect_app.notices import render
 
-    for name in logs.QUIET:
-        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+    names = (*logs.QUIET, "weasyprint.progress", "")
+    saved = {
+        name: (logging.getLogger(name).level, logging.getLogger(name).disabled) for name in names
+    }
     seen = []
 
     class Collect(logging.Handler):
@@ -676,7 +683,11 @@ def test_weasyprint_progress_lines_are_silenced_but_a_missing_glyph_still_stops_
     root = logging.getLogger()
     handler = Collect(logging.DEBUG)
     root.addHandler(handler)
-    monkeypatch.setattr(root, "level", logging.INFO)
+    # as a fresh process has them; setLevel, not .level: loggers cache what they let through
+    for name in names:
+        logging.getLogger(name).setLevel(logging.NOTSET)
+        logging.getLogger(name).disabled = False
+    root.setLevel(logging.INFO)
     css = render.font_face_css() + " body { font-family: FandolFang; }"
     try:
         render.renderer().pdf('<html lang="zh-CN"><body>整改</body></html>', css)
@@ -690,6 +701,9 @@ def test_weasyprint_progress_lines_are_silenced_but_a_missing_glyph_still_stops_
         assert "U+E000" in refused.value.message
     finally:
         root.removeHandler(handler)
+        for name, (level, disabled) in saved.items():
+            logging.getLogger(name).setLevel(level)
+            logging.getLogger(name).disabled = disabled
 
 
 # --- the companions' supervisor ----------------------------------------------------------------

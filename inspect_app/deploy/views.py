@@ -37,7 +37,10 @@ def offered(serving):
         )
         return Offered(ca.cert, names)
     if serving.tls == OWN:
-        chain = tls.check_own_certificate(serving.cert_file, serving.key_file)
+        try:
+            chain = tls.check_own_certificate(serving.cert_file, serving.key_file)
+        except tls.TLSRefused:  # gone since the server started; the page says to ask IT
+            return Offered(None, tls.Names.of())
         root = chain[-1] if chain[-1].subject == chain[-1].issuer and len(chain) > 1 else None
         return Offered(root, tls.certificate_names(chain[0]))
     return Offered(None, tls.Names.of())
@@ -45,7 +48,10 @@ def offered(serving):
 
 def request_hostname():
     """The host the browser asked for, without its port (IPv6 in brackets)."""
-    name = urlsplit("//" + request.host).hostname or "localhost"
+    try:
+        name = urlsplit("//" + request.host).hostname or "localhost"
+    except ValueError:  # a Host header like "[::1" from no browser
+        name = "localhost"
     return f"[{name}]" if ":" in name else name
 
 
