@@ -698,14 +698,14 @@ class Server:
 def gunicorn_workers():
     """Workers and threads the production config picks (readiness waits for every worker).
 
-    The file is loaded on its own, not as inspect_app.gunicorn_conf, so that importing it does
+    The file is loaded on its own, not as inspect_app.deploy.sizing, so that importing it does
     not pull Flask into the load generator."""
     spec = importlib.util.spec_from_file_location(
-        "_bench_gunicorn_conf", ROOT / "inspect_app" / "gunicorn_conf.py"
+        "_bench_sizing", ROOT / "inspect_app" / "deploy" / "sizing.py"
     )
-    conf = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conf)
-    return int(conf.workers), int(conf.threads)
+    sizing = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sizing)
+    return sizing.workers(), sizing.threads()
 
 
 # --------------------------------------------------------------------------------------------
@@ -868,6 +868,9 @@ async def bench(profile, tmp, results):
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("INSPECT_")}
     base_env["ACCESS_LOG"] = "/dev/null"
     base_env.pop("PYTHONPATH", None)
+    # Plain HTTP for both: what is measured is the app's work against the floor's, and TLS
+    # would cost both the same. No plain-HTTP port beside them either.
+    base_env["INSPECT_TLS"] = "off"
     app_env = {
         **base_env,
         "PORT": str(free_port()),
@@ -875,7 +878,13 @@ async def bench(profile, tmp, results):
         "INSPECT_DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
     }
     floor_db = tmp / "floor.db"
-    floor_env = {**base_env, "PORT": str(free_port()), FLOOR_DB_ENV: f"sqlite:///{floor_db}"}
+    floor_env = {
+        **base_env,
+        "PORT": str(free_port()),
+        FLOOR_DB_ENV: f"sqlite:///{floor_db}",
+        # the production config still reads the app's settings: keep its files out of instance/
+        "INSPECT_INSTANCE_PATH": str(tmp / "floor-instance"),
+    }
     with sqlite3.connect(floor_db) as db:
         db.execute("PRAGMA journal_mode=wal")
         db.execute(FLOOR_SCHEMA)

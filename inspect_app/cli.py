@@ -22,6 +22,9 @@ def register_commands(app):
     app.cli.add_command(checklists_group)
     app.cli.add_command(scores_group)
     app.cli.add_command(calendar_group)
+    from inspect_app.deploy.commands import deploy_group
+
+    app.cli.add_command(deploy_group)
 
 
 def _print_accounts(accounts):

@@ -36,7 +36,7 @@ def _secret_key(instance):
         return os.environ["SECRET_KEY"]
     key_file = instance / "secret_key"
     if not key_file.exists():
-        instance.mkdir(parents=True, exist_ok=True)
+        instance.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Written once with owner-only permissions; every worker process reads the same key.
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
@@ -80,20 +80,27 @@ def _scoring_rules():
 
 
 def from_environment():
+    from inspect_app.deploy.serving import from_environment as serving_from_environment
+
     instance = instance_path()
+    serving = serving_from_environment(instance)
     return {
         "INSTANCE_PATH": str(instance),
         "DATABASE_URL": os.environ.get(
             "INSPECT_DATABASE_URL", f"sqlite:///{instance / 'inspect.db'}"
         ),
-        # The address printed in notices' QR codes (e.g. http://10.1.2.3:5000); default: as requested
-        "PUBLIC_URL": os.environ.get("INSPECT_PUBLIC_URL", ""),
+        # How the app is served: HTTPS, ports, trusted proxies (inspect_app/deploy/serving.py)
+        "SERVING": serving,
+        # The address printed in notices' QR codes (e.g. https://10.1.2.3:5000); default: as
+        # requested. Required behind a reverse proxy.
+        "PUBLIC_URL": serving.public_url,
         "UPLOAD_FOLDER": os.environ.get("INSPECT_UPLOAD_FOLDER", str(instance / "uploads")),
         "CHECKLIST_FOLDER": os.environ.get("INSPECT_CHECKLIST_FOLDER", str(CHECKLIST_DIR)),
         "SECRET_KEY": _secret_key(instance),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": os.environ.get("INSPECT_SECURE_COOKIES", "") == "1",
+        # Served over HTTPS (here or at the proxy): cookies never travel in clear text.
+        "SESSION_COOKIE_SECURE": serving.https,
         "SESSION_COOKIE_NAME": "inspect_session",
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
         # The cookie is rewritten only when the session changes (see auth.session.load_user).
@@ -104,5 +111,6 @@ def from_environment():
         "ESCALATION_LADDER": _escalation_ladder(),
         "SCORING_RULES": _scoring_rules(),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
-        "WTF_CSRF_SSL_STRICT": False,  # intranet deployments often run plain HTTP behind a proxy
+        # Over HTTPS a form must also come from this site's own pages (Referer checked).
+        "WTF_CSRF_SSL_STRICT": serving.https,
     }

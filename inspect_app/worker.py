@@ -11,7 +11,7 @@ from huey import SqliteHuey
 from inspect_app.config import instance_path
 
 _folder = instance_path()
-_folder.mkdir(parents=True, exist_ok=True)
+_folder.mkdir(mode=0o700, parents=True, exist_ok=True)
 huey = SqliteHuey("inspect_app", filename=str(_folder / "queue.db"))
 _app = None
 
@@ -46,7 +46,9 @@ def run_notice_batch(batch_id, base_url):
 
 
 def main():
-    logging.basicConfig(level=logging.INFO, format="[worker] %(asctime)s %(message)s")
+    from inspect_app.deploy import logs
+
+    logs.configure("worker")
     from inspect_app.notices import render
 
     _application()

@@ -30,6 +30,9 @@ UNIT_USERS = {"unit_liaison", "unit_head"}
 EXPECTED = {
     "static": EVERYONE,
     "healthz": EVERYONE,
+    "deploy.ca_page": EVERYONE,  # tablets fetch the CA before they can trust the server
+    "deploy.ca_crt": EVERYONE,
+    "deploy.ca_pem": EVERYONE,
     "auth.login": EVERYONE,
     "auth.logout": EVERYONE,
     "auth.change_password": SIGNED_IN,

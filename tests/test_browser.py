@@ -1,15 +1,25 @@
-"""What a person does on a tablet: headless Chromium (Debian's) at 1024×768, driven by Playwright.
+"""What a person does on a tablet: headless Chromium (Debian's) at 1024×768, driven by Playwright,
+over HTTPS with a certificate from the app's own CA, which the browser trusts the way a tablet
+does once it has installed it (an NSS database with the CA, no certificate errors ignored).
 
 Screenshots land in tests/artifacts/ for a human to look at.
 """
 
+import os
+import shutil
+import socket
+import ssl
+import subprocess
 import threading
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from werkzeug.serving import make_server
 
 from inspect_app.demo import DEMO_PASSWORD
+from inspect_app.deploy import tls
 
 pytestmark = pytest.mark.browser
 
@@ -25,32 +35,79 @@ CHROMIUM_FLAGS = [
     "--disable-quic",
     "--lang=zh-CN",
 ]
+# A LAN name rather than localhost: browsers treat localhost as secure even over plain HTTP, a
+# server's name or address only over HTTPS. Chromium resolves it to 127.0.0.1.
+LAN_NAME = "ducha.test"
 
 
 @pytest.fixture(scope="session")
-def browser():
+def test_tls(tmp_path_factory):
+    """The app's own CA and a server certificate for 127.0.0.1, localhost and LAN_NAME."""
+    folder = tmp_path_factory.mktemp("tls")
+    names = tls.Names.of(dns=["localhost", LAN_NAME], ips=["127.0.0.1"])
+    cert, key = tls.server_certificate(folder, names)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return SimpleNamespace(folder=folder, ca=folder / tls.CA_CERT, context=context)
+
+
+def trusting_home(home, ca_file):
+    """A home folder whose NSS database trusts `ca_file` for websites, as an installed CA does."""
+    certutil = shutil.which("certutil")
+    if certutil is None:
+        pytest.fail("找不到 certutil：请执行 make test，它会安装 Debian 的 libnss3-tools 软件包")
+    nssdb = home / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    database = f"sql:{nssdb}"
+    subprocess.run([certutil, "-N", "--empty-password", "-d", database], check=True)
+    subprocess.run(
+        [certutil, "-A", "-t", "C,,", "-n", "inspect-test-ca", "-i", str(ca_file), "-d", database],
+        check=True,
+    )
+    return home
+
+
+@pytest.fixture(scope="session")
+def browser(test_tls, tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.fail(
             "找不到 /usr/bin/chromium：请执行 make test，它会安装 Debian 的 chromium 软件包"
         )
+    home = trusting_home(tmp_path_factory.mktemp("chromium-home"), test_tls.ca)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True
+            executable_path=CHROMIUM,
+            args=[*CHROMIUM_FLAGS, f"--host-resolver-rules=MAP {LAN_NAME} 127.0.0.1"],
+            headless=True,
+            env={**os.environ, "HOME": str(home)},
         )
         yield browser
         browser.close()
 
 
+class Served:
+    """An app served in a thread of this process (over HTTPS when given an SSL context)."""
+
+    def __init__(self, app, ssl_context=None, *, server=None):
+        self.server = server or make_server(
+            "127.0.0.1", 0, app, threaded=True, ssl_context=ssl_context
+        )
+        self.port = self.server.server_port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.thread.join()
+
+
 @pytest.fixture
-def live_server(app, demo, checklists_loaded):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
+def live_server(app, demo, checklists_loaded, test_tls):
+    served = Served(app, test_tls.context)
+    yield f"https://127.0.0.1:{served.port}"
+    served.stop()
 
 
 @pytest.fixture
@@ -75,6 +132,75 @@ def sign_in(page, base, username):
 def shot(page, name, db_kind):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}-{db_kind}.png"), full_page=False)
+
+
+def test_the_live_servers_certificate_verifies_against_the_apps_ca(live_server, test_tls):
+    """What Chromium checks below, checked again by Python's ssl: chain and name."""
+    port = int(live_server.rsplit(":", 1)[1])
+    context = ssl.create_default_context(cafile=str(test_tls.ca))
+    for name in ("127.0.0.1", "localhost"):
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname=name) as wrapped,
+        ):
+            assert wrapped.version() in ("TLSv1.2", "TLSv1.3")
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        pytest.raises(ssl.SSLCertVerificationError),
+    ):
+        ssl.create_default_context().wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def test_a_tablet_opens_the_plain_address_installs_the_ca_and_lands_on_https(
+    browser, live_server, test_tls, db_kind
+):
+    """http://<server>:5080/ sends the tablet to HTTPS; /ca hands it the certificate; over HTTPS
+    the LAN name is a secure context (service workers, crypto.subtle), over plain HTTP not.
+    Once the tablet trusts the server, HSTS sends its http://<name>:5080 requests to
+    https://<name>:5080, which the plain port answers too."""
+    from inspect_app.config import instance_path
+    from inspect_app.deploy.plain import PlainServer, certificate_files, create_plain_app
+    from inspect_app.deploy.serving import from_environment
+
+    port = int(live_server.rsplit(":", 1)[1])
+    serving = replace(from_environment(instance_path()), port=port, tls_folder=test_tls.folder)
+    app = create_plain_app({"SERVING": serving})
+    plain = Served(app, server=PlainServer("127.0.0.1", 0, app, certificate_files(serving)))
+    context = browser.new_context(
+        viewport={"width": 768, "height": 1024},
+        locale="zh-CN",
+        has_touch=True,
+        accept_downloads=True,
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        page.goto(f"http://{LAN_NAME}:{plain.port}/ca")
+        assert page.evaluate("window.isSecureContext") is False
+        assert tls.fingerprint(tls.load_certificate(test_tls.ca)) in page.inner_text("#ca-sha256")
+        shot(page, "00-ca-page-768x1024", db_kind)
+        with page.expect_download() as download:
+            page.click("text=下载证书（inspect-ca.crt）")
+        assert download.value.suggested_filename == "inspect-ca.crt"
+        from cryptography import x509
+
+        downloaded = x509.load_der_x509_certificate(Path(download.value.path()).read_bytes())
+        assert downloaded == tls.load_certificate(test_tls.ca)
+
+        page.goto(f"http://{LAN_NAME}:{plain.port}/login?next=/")
+        assert page.url == f"https://{LAN_NAME}:{port}/login?next=/"
+        assert page.title().startswith("登录")
+        assert page.evaluate("window.isSecureContext") is True
+        assert page.evaluate("typeof crypto.subtle.digest") == "function"
+        assert page.evaluate("'serviceWorker' in navigator") is True
+
+        # HSTS now holds for the name on every port; the plain port answers over TLS as well.
+        page.goto(f"http://{LAN_NAME}:{plain.port}/ca")
+        assert page.url == f"https://{LAN_NAME}:{plain.port}/ca"
+        assert tls.fingerprint(tls.load_certificate(test_tls.ca)) in page.inner_text("#ca-sha256")
+    finally:
+        context.close()
+        plain.stop()
 
 
 def test_login_tree_search_and_checklist_preview_on_a_tablet(tablet, live_server, db_kind):
@@ -410,7 +536,7 @@ def test_supervisor_issues_a_rounds_notices_with_a_progress_bar_and_the_unit_sig
 
 
 def test_dashboard_and_ranking_on_a_tablet_both_ways_round(
-    browser, app, demo, checklists_loaded, db_kind
+    browser, app, demo, checklists_loaded, db_kind, test_tls
 ):
     """A leader reads the dashboard at 1024×768 and 768×1024, follows a bar to the list behind it,
     and opens the ranking; the demo's two 考评 rounds give it a tie, movement and a bottom unit."""
@@ -418,10 +544,8 @@ def test_dashboard_and_ranking_on_a_tablet_both_ways_round(
 
     with app.app_context():  # the demo issues a notice, stored under the app's upload folder
         load_demo_activity()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
+    served = Served(app, test_tls.context)
+    base = f"https://127.0.0.1:{served.port}"
     try:
         for width, height in ((1024, 768), (768, 1024)):
             context = browser.new_context(
@@ -446,5 +570,4 @@ def test_dashboard_and_ranking_on_a_tablet_both_ways_round(
                 shot(page, f"21-ranking-{width}x{height}", db_kind)
             context.close()
     finally:
-        server.shutdown()
-        thread.join()
+        served.stop()

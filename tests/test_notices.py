@@ -763,7 +763,9 @@ def test_a_batch_zip_keeps_both_notices_of_units_sharing_a_name(
     assert len(texts) == 2  # two different notices, not one twice
 
 
-def test_the_worker_process_that_make_run_starts_renders_a_batch(app, login, published_two_units):
+def test_the_worker_process_that_make_run_starts_renders_a_batch(
+    app, login, published_two_units, tmp_path
+):
     """The same command gunicorn's hook runs, as a separate process on the test's database.
 
     The batch is queued first and the worker started after it: huey's idle wait never wakes under
@@ -772,7 +774,7 @@ def test_the_worker_process_that_make_run_starts_renders_a_batch(app, login, pub
     import os
 
     from inspect_app import worker as background
-    from inspect_app.gunicorn_conf import WORKER_COMMAND
+    from inspect_app.deploy.companions import WORKER_COMMAND
 
     background.huey.flush()
     env = {
@@ -784,7 +786,9 @@ def test_the_worker_process_that_make_run_starts_renders_a_batch(app, login, pub
     office = login("duchaban")
     response = office.post(f"/rounds/{published_two_units.id}/notices/batch", {"action": "draft"})
     assert response.status_code == 303
-    process = subprocess.Popen(WORKER_COMMAND, env=env)
+    log = tmp_path / "worker.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(WORKER_COMMAND, env=env, stdout=output, stderr=output)
     try:
         body = _wait_for(office, response.headers["Location"].rsplit("/", 1)[1])
         assert "已完成：2 份" in body
@@ -792,6 +796,10 @@ def test_the_worker_process_that_make_run_starts_renders_a_batch(app, login, pub
         process.terminate()
         process.wait(timeout=20)
         background.huey.flush()
+    # Its log says what it did, without WeasyPrint's eight INFO lines per document.
+    printed = log.read_text()
+    assert "[worker]" in printed and "Huey consumer started" in printed
+    assert "weasyprint" not in printed and "Step 1 - Fetching" not in printed
 
 
 def test_two_issuers_at_once_get_consecutive_numbers(app, login, published_two_units):
