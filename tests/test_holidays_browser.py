@@ -7,7 +7,7 @@ import pytest
 
 from inspect_app import clock
 from inspect_app.models import Finding, Task
-from tests.test_browser import browser, live_server, shot, sign_in, tablet  # noqa: F401
+from tests.test_browser import browser, live_server, shot, sign_in, tablet, test_tls  # noqa: F401
 from tests.test_holidays import notice
 
 pytestmark = pytest.mark.browser

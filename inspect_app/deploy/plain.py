@@ -41,8 +41,8 @@ def create_plain_app(overrides=None):
     app = Flask(
         __name__,
         instance_path=config.instance_path(),
-        template_folder=str(config.PROJECT_ROOT / "templates"),
-        static_folder=str(config.PROJECT_ROOT / "static"),  # the /ca page's stylesheets
+        template_folder=str(config.TEMPLATE_DIR),
+        static_folder=str(config.STATIC_DIR),  # the /ca page's stylesheets
     )
     from inspect_app.deploy.serving import from_environment
 

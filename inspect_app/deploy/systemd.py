@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from inspect_app.config import PROJECT_ROOT
+from inspect_app.config import DATA_DIR
 from inspect_app.deploy import files
 
 UNIT_NAME = "inspect-app.service"
@@ -38,7 +38,7 @@ class Service:
     env_file: Path
     serving: object
     bin_dir: Path = Path(sys.executable).parent
-    project_root: Path = PROJECT_ROOT
+    project_root: Path = DATA_DIR  # the checkout (or the installed data folder)
 
     def unit(self):
         gunicorn = self.bin_dir / "gunicorn"
