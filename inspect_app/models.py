@@ -50,6 +50,9 @@ class User(BaseModel):
     created_at = DateTimeField(default=now)
     last_login_at = DateTimeField(null=True)
     password_changed_at = DateTimeField(default=now)
+    # Set when someone else chose the password (demo, created, reset): the owner must change it
+    # before doing anything else.
+    must_change_password = BooleanField(default=False)
 
 
 class Checklist(BaseModel):
