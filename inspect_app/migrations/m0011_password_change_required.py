@@ -5,7 +5,7 @@ Accounts that exist already keep working, except the demo accounts still holding
 README publishes: a production instance that started from the demo must not keep them.
 """
 
-from peewee import BooleanField
+from peewee import SQL, BooleanField
 from playhouse.migrate import SchemaMigrator, migrate
 from werkzeug.security import check_password_hash
 
@@ -26,7 +26,9 @@ DEMO_PASSWORD = "Demo2026"
 
 def up(db):
     migrator = SchemaMigrator.from_database(db)
-    migrate(migrator.add_column("user", "must_change_password", BooleanField(default=False)))
+    # NOT NULL DEFAULT in the ADD COLUMN itself: no copy of the table on SQLite.
+    flag = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
+    migrate(migrator.add_column("user", "must_change_password", flag, allow_not_null=True))
     placeholders = ", ".join([db.param] * len(DEMO_USERNAMES))
     rows = db.execute_sql(
         f'SELECT id, password_hash FROM "user" WHERE username IN ({placeholders})',
