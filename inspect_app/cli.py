@@ -20,6 +20,8 @@ def register_commands(app):
     app.cli.add_command(users_group)
     app.cli.add_command(checklists_group)
     app.cli.add_command(scores_group)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
 
 
 def _print_accounts(accounts):
@@ -276,6 +278,65 @@ def _load_checklists(paths):
         click.echo(
             f"  {result.slug}: 第 {result.version.number} 版（{result.version.label}）{state}"
         )
+
+
+@click.command("backup")
+@click.option(
+    "--to",
+    "folder",
+    type=click.Path(file_okay=False),
+    help="备份目录（默认为 INSPECT_BACKUP_DIR，未设置时为 instance/backups）",
+)
+def backup_command(folder):
+    """Write one consistent archive of the instance (database, uploads and issued notices, secret
+    key, job queue, manifest of SHA-256 sums) while the app keeps running."""
+    from inspect_app import backup
+
+    try:
+        archive = backup.make_archive(current_app.config, folder=folder)
+    except backup.BackupFailed as error:
+        raise click.ClickException(f"备份失败：{error}") from None
+    _describe(archive.manifest)
+    click.echo(f"已备份到 {archive.path}（{archive.size / 1048576:.1f} MB）")
+    click.echo(f"备份文件的 SHA-256：{archive.sha256}（请与备份文件分开记录，以便日后核对）")
+
+
+def _describe(manifest):
+    files = manifest["files"]
+    uploads = sum(1 for name in files if name.startswith("uploads/"))
+    notices = sum(1 for name in files if name.startswith("uploads/notices/"))
+    click.echo(
+        f"  数据库（{manifest['database']['kind']}，结构版本 {manifest['schema']['version']:04d}），"
+        f"上传文件 {uploads} 个（其中公文 {notices} 个），"
+        f"{'含' if manifest.get('secret_key') else '不含'}密钥，"
+        f"{'含' if 'instance/queue.db' in files else '不含'}任务队列；"
+        f"备份于 {manifest['created_at']}，程序版本 {manifest['app_version']}"
+    )
+
+
+@click.command("restore")
+@click.argument("archive", type=click.Path(dir_okay=False))
+@click.option("--check", is_flag=True, help="只校验备份文件（SHA-256 与清单），不恢复")
+def restore_command(archive, check):
+    """Check an archive against its manifest and restore it into this empty instance (stop the
+    web server and the worker first)."""
+    from inspect_app import backup
+    from inspect_app.migrations import compare
+
+    try:
+        if check:
+            manifest = backup.verify_archive(archive)
+            _describe(manifest)
+            click.echo(f"{archive}：全部 {len(manifest['files'])} 个文件与清单一致。")
+            return
+        manifest = backup.restore_archive(archive, current_app.config)
+    except (backup.ArchiveRefused, backup.BackupFailed) as error:
+        raise click.ClickException(str(error)) from None
+    _describe(manifest)
+    click.echo(f"已从 {archive} 恢复。")
+    ledger = {int(v): n for v, n in manifest["schema"]["migrations"]}
+    if compare(ledger).pending:
+        click.echo("备份的数据库结构比本程序旧：请运行 inspect-app setup 升级后再启动服务。")
 
 
 def main():

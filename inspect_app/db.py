@@ -140,9 +140,12 @@ def refuse_while_behind():
 def upgrade():
     """Apply every pending migration, then rebuild derived data that is missing; returns the
     list of versions applied. A database whose ledger does not fit the code is refused."""
-    from inspect_app.migrations import SchemaMismatch, migrate
+    from inspect_app.migrations import SchemaMismatch, migrate, state
 
     with database.connection_context():
+        found = state(database)
+        if found.pending and not found.problems:
+            _back_up_before_migrating()
         try:
             applied = migrate(database)
         except SchemaMismatch as mismatch:
@@ -150,6 +153,21 @@ def upgrade():
         for done in _rebuild_derived_data():
             click.echo(done)
     return applied
+
+
+def _back_up_before_migrating():
+    """A database with data gets an archive before any migration touches it; if that fails,
+    nothing is migrated."""
+    from inspect_app import backup
+
+    config = current_app.config
+    if not backup.has_data(config["DATABASE_URL"]):
+        return
+    try:
+        archive = backup.make_archive(config, label="pre-upgrade")
+    except backup.BackupFailed as error:
+        raise click.ClickException(f"升级前的自动备份失败，未执行任何迁移：{error}") from None
+    click.echo(f"升级前已自动备份：{archive.path}")
 
 
 def _rebuild_derived_data():

@@ -5,6 +5,7 @@ app refuses to serve on a database behind the code, and models.py says what the 
 import logging
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from peewee import PostgresqlDatabase, SqliteDatabase
@@ -311,6 +312,13 @@ def _upgrade(url, tmp_path):
     return app, applied
 
 
+def _pre_upgrade_archive(app):
+    from inspect_app import backup
+
+    (archive,) = Path(app.config["BACKUP_FOLDER"]).glob("inspect-pre-upgrade-*.tar.gz")
+    return backup.verify_archive(archive)
+
+
 def test_previous_release_with_rows_in_every_table_upgrades_intact_and_scores_are_rebuilt(
     app, client, demo, checklists_loaded, db_url, scratch_url, tmp_path
 ):
@@ -332,6 +340,9 @@ def test_previous_release_with_rows_in_every_table_upgrades_intact_and_scores_ar
     assert empty == [], f"tables of the previous release without rows in this test: {empty}"
     upgraded, applied = _upgrade(kept_url, tmp_path)
     assert applied == pending
+    # an archive of the database as it was, taken before the first migration touched it
+    taken = _pre_upgrade_archive(upgraded)
+    assert taken["label"] == "pre-upgrade" and taken["schema"]["version"] == PREVIOUS_RELEASE
     db = _raw(kept_url)
     for table, (columns, rows) in before.items():
         assert _rows(db, table, columns) == rows, table
@@ -349,6 +360,46 @@ def test_previous_release_with_rows_in_every_table_upgrades_intact_and_scores_ar
     assert _scores(emptied_url) == {"score_line": [], "unit_score": []}
     _upgrade(emptied_url, tmp_path)
     assert _scores(emptied_url) == expected_scores
+
+
+def test_no_migration_runs_when_the_backup_before_it_fails(scratch_url, tmp_path):
+    import click
+
+    from inspect_app.db import database, upgrade
+
+    url = scratch_url()
+    db = open_database(url)
+    db.connect()
+    migrate(db, target=PREVIOUS_RELEASE)
+    db.execute_sql(
+        f"INSERT INTO checklist (slug, title, kind, created_at) VALUES ('c', 'C', 'x', {db.param})",
+        (datetime(2026, 1, 5),),
+    )
+    _closed(db)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    app = create_app(
+        {"DATABASE_URL": url, "TESTING": True, "BACKUP_FOLDER": str(blocker / "backups")}
+    )
+    with app.app_context(), pytest.raises(click.ClickException) as refused:
+        upgrade()
+    assert "升级前的自动备份失败，未执行任何迁移" in refused.value.message
+    _closed(database.obj)
+    db = open_database(url)
+    assert max(recorded(db)) == PREVIOUS_RELEASE
+    _closed(db)
+
+
+def test_a_new_empty_database_is_not_backed_up_before_its_first_migrations(scratch_url, tmp_path):
+    from inspect_app.db import database, upgrade
+
+    app = create_app(
+        {"DATABASE_URL": scratch_url(), "TESTING": True, "BACKUP_FOLDER": str(tmp_path / "b")}
+    )
+    with app.app_context():
+        assert upgrade()
+    _closed(database.obj)
+    assert not (tmp_path / "b").exists()
 
 
 # -- the ledger, by name as well as number -----------------------------------------------------
