@@ -310,7 +310,7 @@ def make_archive(config, *, folder=None, label="manual"):
             secret = instance / "secret_key"
             with (
                 open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as raw,
-                tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar,
+                tarfile.open(fileobj=raw, mode="w:gz", compresslevel=1) as tar,
             ):
                 _add(tar, database_file, staging / database_file, files)
                 if queue_copy:
