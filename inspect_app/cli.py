@@ -1,5 +1,6 @@
 """The `inspect-app` command (also `flask --app inspect_app …`)."""
 
+import os
 import sys
 from getpass import getpass
 
@@ -111,8 +112,6 @@ def _warn_about_demo_accounts():
 def _password_from_automation(from_stdin):
     """The first administrator's password for scripted installs: one line on stdin, or
     INSPECT_ADMIN_PASSWORD; None means ask at the terminal."""
-    import os
-
     if from_stdin:
         line = sys.stdin.readline()
         if not line:
@@ -334,6 +333,8 @@ def restore_command(archive, check):
         raise click.ClickException(str(error)) from None
     _describe(manifest)
     click.echo(f"已从 {archive} 恢复。")
+    if manifest.get("secret_key") and os.environ.get("SECRET_KEY"):
+        click.echo("注意：设置了环境变量 SECRET_KEY，它优先于恢复的 instance/secret_key。")
     ledger = {int(v): n for v, n in manifest["schema"]["migrations"]}
     if compare(ledger).pending:
         click.echo("备份的数据库结构比本程序旧：请运行 inspect-app setup 升级后再启动服务。")
