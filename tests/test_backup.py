@@ -19,7 +19,7 @@ from huey import SqliteHuey
 from inspect_app import backup, create_app
 from inspect_app.db import database
 from inspect_app.migrations import state
-from tests.conftest import PROJECT, Client
+from tests.conftest import PROJECT, TEST_MOMENT, Client
 
 SECRET = "f" * 64
 
@@ -223,11 +223,12 @@ def state_of(app):
 
 
 @pytest.fixture
-def small_archive(app, demo):
+def small_archive(app, demo, app_clock):
     notices = Path(app.config["UPLOAD_FOLDER"]) / "notices"
     notices.mkdir(parents=True)
     (notices / "abc.pdf").write_bytes(b"%PDF-1.7 an issued notice")
     (notices / "half-written.pdf.part").write_bytes(b"%PDF-1.7 still being written")
+    app_clock.travel(TEST_MOMENT)  # the clock ticks on: the fixtures above may take a second
     archive = backup.make_archive(app.config)
     _close()
     return archive.path
@@ -357,13 +358,17 @@ def test_restore_into_the_other_kind_of_database_is_refused(small_archive, db_ki
     assert f"备份来自 {kinds[0]} 数据库，当前配置的是 {kinds[1]}" in result.output
 
 
-def test_backup_command_writes_the_archive_where_asked_and_says_its_hash(app, demo, tmp_path):
+def test_backup_command_writes_the_archive_where_asked_and_says_its_hash(
+    app, demo, app_clock, tmp_path
+):
+    app_clock.travel(TEST_MOMENT)
     result = _cli(app, "backup", "--to", str(tmp_path / "elsewhere"))
     assert result.exit_code == 0, result.output
     archives = list((tmp_path / "elsewhere").glob("inspect-manual-20261123-090000.tar.gz"))
     assert len(archives) == 1
     assert backup._sha256_of(archives[0]) in result.output
     assert stat.S_IMODE((tmp_path / "elsewhere").stat().st_mode) == 0o700
+    app_clock.travel(TEST_MOMENT)
     second = _cli(app, "backup", "--to", str(tmp_path / "elsewhere"))  # the same second
     assert second.exit_code == 0
     assert (tmp_path / "elsewhere" / "inspect-manual-20261123-090000-2.tar.gz").is_file()
@@ -396,6 +401,7 @@ def test_daily_backup_once_a_day_keeping_the_newest(app, demo, app_clock, tmp_pa
 
     folder = Path(app.config["BACKUP_FOLDER"])
     app.config["BACKUP_KEEP"] = 3
+    app_clock.travel(TEST_MOMENT)
     backup.make_archive(app.config, label="manual")
     worker.bind(app)
     try:
