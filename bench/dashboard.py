@@ -327,7 +327,8 @@ def run(kind, url, repeats):
     app = create_app(
         {"DATABASE_URL": url, "TESTING": True, "CHECKLIST_FOLDER": str(ROOT / "checklists")}
     )
-    upgrade()
+    with app.app_context():  # upgrade reads the app's settings (backups, scoring rules)
+        upgrade()
     started = time.perf_counter()
     counts = generate(app)
     generated = time.perf_counter() - started

@@ -89,17 +89,16 @@ def create_app(overrides=None):
 
 @requires(PUBLIC)
 def healthz():
-    from inspect_app.migrations import current_version, head_version
+    from inspect_app.migrations import state
 
     try:
-        schema = current_version(db.database)
+        schema = state(db.database)
     except Exception as error:  # the point of this endpoint is to report, not to crash
         return jsonify(status="error", app="up", database="down", error=type(error).__name__), 503
-    up_to_date = schema == head_version()
     return jsonify(
-        status="ok" if up_to_date else "degraded",
+        status="ok" if schema.current else "degraded",
         app="up",
         database="up",
-        schema_version=schema,
-        schema_current=up_to_date,
-    ), (200 if up_to_date else 503)
+        schema_version=max(schema.recorded, default=0),
+        schema_current=schema.current,
+    ), (200 if schema.current else 503)

@@ -1,12 +1,13 @@
 """The `inspect-app` command (also `flask --app inspect_app …`)."""
 
+import os
 import sys
 from getpass import getpass
 from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup
+from flask.cli import AppGroup, FlaskGroup
 
 from inspect_app.checklists import service as checklists
 from inspect_app.checklists.parsing import ChecklistInvalid
@@ -25,6 +26,8 @@ def register_commands(app):
     from inspect_app.deploy.commands import deploy_group
 
     app.cli.add_command(deploy_group)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
 
 
 def _print_accounts(accounts):
@@ -33,7 +36,7 @@ def _print_accounts(accounts):
     if not accounts:
         click.echo("演示账号均已存在，未新建。")
         return
-    click.echo(f"已创建演示账号（初始密码均为 {DEMO_PASSWORD}，正式使用前请修改）：")
+    click.echo(f"已创建演示账号（初始密码均为 {DEMO_PASSWORD}，首次登录时须修改）：")
     for username, display_name, role, unit in accounts:
         click.echo(f"  {username:<12} {role:<6} {display_name}{'  ' + unit if unit else ''}")
 
@@ -48,6 +51,8 @@ def demo_command():
     """Load the demo district, its accounts and the shipped checklists."""
     from inspect_app.demo import load_demo, load_demo_activity
 
+    if current_app.config["PRODUCTION"]:
+        raise click.ClickException("生产模式（INSPECT_PRODUCTION=1）下不载入演示数据")
     upgrade()
     _load_checklists(None)
     _print_accounts(load_demo())
@@ -55,21 +60,119 @@ def demo_command():
 
 
 @click.command("setup")
-def setup_command():
-    """Upgrade the database, load changed checklists, and add demo data to an empty database."""
-    from inspect_app.demo import load_demo
-
+@click.option(
+    "--production",
+    is_flag=True,
+    help="生产环境：不载入演示数据，空数据库时创建首个系统管理员（也可设 INSPECT_PRODUCTION=1）",
+)
+@click.option("--admin-username", help="首个系统管理员的用户名（不给则在终端询问）")
+@click.option("--admin-name", help="首个系统管理员的姓名（不给则在终端询问）")
+@click.option(
+    "--admin-password-stdin",
+    is_flag=True,
+    help="从标准输入读取首个管理员的密码（一行）；也可用环境变量 INSPECT_ADMIN_PASSWORD",
+)
+def setup_command(production, admin_username, admin_name, admin_password_stdin):
+    """Upgrade the database and load changed checklists; then, on an empty database, add the demo
+    data, or in production ask for the first administrator."""
+    production = production or current_app.config["PRODUCTION"]
+    if not production and (admin_username or admin_name or admin_password_stdin):
+        raise click.ClickException(
+            "--admin-username、--admin-name、--admin-password-stdin 只用于 --production"
+        )
     applied = upgrade()
     if applied:
         click.echo(f"数据库迁移完成：{', '.join(f'{v:04d}' for v in applied)}")
     _load_checklists(None)
+    if production:
+        if User.select().exists():
+            click.echo("数据库已有账号，保留现有数据。")
+            _warn_about_demo_accounts()
+        else:
+            password = _password_from_automation(admin_password_stdin)
+            user = _first_admin(admin_username, admin_name, password)
+            click.echo(f"已创建首个系统管理员 {user.username}（{user.display_name}）。")
+        return
     if not Unit.select().exists() and not User.select().exists():
-        from inspect_app.demo import load_demo_activity
+        from inspect_app.demo import load_demo, load_demo_activity
 
         _print_accounts(load_demo())
         _print_rounds(load_demo_activity())
     else:
         click.echo("数据库已有数据，保留现有数据。")
+
+
+def _warn_about_demo_accounts():
+    from inspect_app.demo import ACCOUNTS
+
+    names = [name for name, *_ in ACCOUNTS]
+    present = [u.username for u in User.select().where(User.username.in_(names))]
+    if present:
+        click.echo(
+            f"注意：数据库中有演示账号（{'、'.join(present)}）。正式使用前请在“账号管理”中停用它们。",
+            err=True,
+        )
+
+
+def _password_from_automation(from_stdin):
+    """The first administrator's password for scripted installs: one line on stdin, or
+    INSPECT_ADMIN_PASSWORD; None means ask at the terminal."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise click.ClickException("--admin-password-stdin：标准输入中没有读到密码")
+        return line.rstrip("\r\n")
+    return os.environ.get("INSPECT_ADMIN_PASSWORD") or None
+
+
+FIRST_ADMIN_LABELS = {"username": "用户名", "display_name": "姓名", "password": "密码"}
+
+
+def _first_admin(username, display_name, password):
+    """Create the first administrator, asking at the terminal for whatever the flags did not give;
+    a refused answer is asked again, a refused flag stops with its message."""
+    from inspect_app.users.service import create_first_admin
+
+    click.echo("数据库中还没有任何账号，请创建首个系统管理员。")
+    values = {"username": username, "display_name": display_name, "password": password}
+    given = {field for field, value in values.items() if value}
+    try:
+        for _attempt in range(5):
+            if not values["username"]:
+                values["username"] = click.prompt("用户名", default="", show_default=False)
+            if not values["display_name"]:
+                values["display_name"] = click.prompt("姓名", default="", show_default=False)
+            if not values["password"]:
+                values["password"] = _ask_password()
+            try:
+                return create_first_admin(values)
+            except ValidationFailed as refused:
+                for field, message in refused.fields.items():
+                    click.echo(f"{FIRST_ADMIN_LABELS.get(field, field)}：{message}", err=True)
+                if not refused.fields or set(refused.fields) & given:
+                    raise click.ClickException(refused.message) from None
+                for field in refused.fields:
+                    values[field] = None
+    except click.Abort:
+        raise click.ClickException(
+            "没有读到输入，未创建管理员。请在终端中运行 inspect-app setup --production 按提示填写，"
+            "或用 --admin-username、--admin-name 加 INSPECT_ADMIN_PASSWORD（或 --admin-password-stdin）"
+        ) from None
+    raise click.ClickException("多次输入无效，未创建管理员")
+
+
+def _ask_password():
+    while True:
+        first = click.prompt(
+            "密码（至少 8 位，含字母和数字）", default="", show_default=False, hide_input=True
+        )
+        if not first:
+            click.echo("密码：密码不能为空", err=True)
+            continue
+        again = click.prompt("再次输入密码", default="", show_default=False, hide_input=True)
+        if first == again:
+            return first
+        click.echo("密码：两次输入的密码不一致，请重新输入", err=True)
 
 
 @click.group("users")
@@ -118,6 +221,27 @@ def create_user_command(username, display_name, role, unit_code, password):
     click.echo(f"已创建账号 {user.username}")
 
 
+@users_group.command("reset-password")
+@click.argument("username")
+@click.option("--password", help="临时密码；不给则交互输入")
+def reset_password_command(username, password):
+    """Give an account a temporary password (e.g. a locked-out administrator); its owner must
+    change it at the next sign-in."""
+    from inspect_app.users.service import reset_password
+
+    upgrade()
+    user = User.get_or_none(User.username == username)
+    if user is None:
+        raise click.ClickException(f"账号 {username} 不存在")
+    if password is None:
+        password = getpass("临时密码：")
+    try:
+        reset_password(user, password, by=None)
+    except ValidationFailed as error:
+        raise click.ClickException("；".join(error.fields.values()) or error.message) from None
+    click.echo(f"已重置 {username} 的密码；下次登录时须修改密码。")
+
+
 @click.group("checklists")
 def checklists_group():
     """Validate and load checklist files."""
@@ -160,6 +284,67 @@ def _load_checklists(paths):
         )
 
 
+@click.command("backup")
+@click.option(
+    "--to",
+    "folder",
+    type=click.Path(file_okay=False),
+    help="备份目录（默认为 INSPECT_BACKUP_DIR，未设置时为 instance/backups）",
+)
+def backup_command(folder):
+    """Write one consistent archive of the instance (database, uploads and issued notices, secret
+    key, job queue, manifest of SHA-256 sums) while the app keeps running."""
+    from inspect_app import backup
+
+    try:
+        archive = backup.make_archive(current_app.config, folder=folder)
+    except backup.BackupFailed as error:
+        raise click.ClickException(f"备份失败：{error}") from None
+    _describe(archive.manifest)
+    click.echo(f"已备份到 {archive.path}（{archive.size / 1048576:.1f} MB）")
+    click.echo(f"备份文件的 SHA-256：{archive.sha256}（请与备份文件分开记录，以便日后核对）")
+
+
+def _describe(manifest):
+    files = manifest["files"]
+    uploads = sum(1 for name in files if name.startswith("uploads/"))
+    notices = sum(1 for name in files if name.startswith("uploads/notices/"))
+    click.echo(
+        f"  数据库（{manifest['database']['kind']}，结构版本 {manifest['schema']['version']:04d}），"
+        f"上传文件 {uploads} 个（其中公文 {notices} 个），"
+        f"{'含' if manifest.get('secret_key') else '不含'}密钥，"
+        f"{'含' if 'instance/queue.db' in files else '不含'}任务队列；"
+        f"备份于 {manifest['created_at']}，程序版本 {manifest['app_version']}"
+    )
+
+
+@click.command("restore")
+@click.argument("archive", type=click.Path(dir_okay=False))
+@click.option("--check", is_flag=True, help="只校验备份文件（SHA-256 与清单），不恢复")
+def restore_command(archive, check):
+    """Check an archive against its manifest and restore it into this empty instance (stop the
+    web server and the worker first)."""
+    from inspect_app import backup
+    from inspect_app.migrations import compare
+
+    try:
+        if check:
+            manifest = backup.verify_archive(archive)
+            _describe(manifest)
+            click.echo(f"{archive}：全部 {len(manifest['files'])} 个文件与清单一致。")
+            return
+        manifest = backup.restore_archive(archive, current_app.config)
+    except (backup.ArchiveRefused, backup.BackupFailed) as error:
+        raise click.ClickException(str(error)) from None
+    _describe(manifest)
+    click.echo(f"已从 {archive} 恢复。")
+    if manifest.get("secret_key") and os.environ.get("SECRET_KEY"):
+        click.echo("注意：设置了环境变量 SECRET_KEY，它优先于恢复的 instance/secret_key。")
+    ledger = {int(v): n for v, n in manifest["schema"]["migrations"]}
+    if compare(ledger).pending:
+        click.echo("备份的数据库结构比本程序旧：请运行 inspect-app setup 升级后再启动服务。")
+
+
 def main():
     from inspect_app import create_app
 
@@ -191,7 +376,7 @@ def scores_rebuild_command():
     )
 
 
-@click.group("calendar")
+@click.group("calendar", cls=AppGroup)
 def calendar_group():
     """The working-day calendar (节假日安排)."""
 

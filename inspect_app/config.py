@@ -79,6 +79,22 @@ def _scoring_rules():
     return load_file(path)
 
 
+def _flag(name):
+    value = os.environ.get(name, "").strip()
+    if value not in ("", "0", "1"):
+        raise SystemExit(f"{name}={value}：应为 1（开启）或 0（关闭）")
+    return value == "1"
+
+
+def _backup_keep():
+    value = os.environ.get("INSPECT_BACKUP_KEEP", "14").strip()
+    if not (value.isascii() and value.isdigit()):
+        raise SystemExit(
+            f"INSPECT_BACKUP_KEEP={value}：应为保留的每日备份份数（整数，0 表示不做每日备份）"
+        )
+    return int(value)
+
+
 def from_environment():
     from inspect_app.deploy.serving import from_environment as serving_from_environment
 
@@ -97,6 +113,10 @@ def from_environment():
         "UPLOAD_FOLDER": os.environ.get("INSPECT_UPLOAD_FOLDER", str(instance / "uploads")),
         "CHECKLIST_FOLDER": os.environ.get("INSPECT_CHECKLIST_FOLDER", str(CHECKLIST_DIR)),
         "SECRET_KEY": _secret_key(instance),
+        # A production instance never gets demo data; its first administrator is asked for.
+        "PRODUCTION": _flag("INSPECT_PRODUCTION"),
+        "BACKUP_FOLDER": os.environ.get("INSPECT_BACKUP_DIR", str(instance / "backups")),
+        "BACKUP_KEEP": _backup_keep(),  # daily archives kept; 0: no daily backup
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         # Served over HTTPS (here or at the proxy): cookies never travel in clear text.

@@ -4,7 +4,7 @@ import json
 from urllib.parse import urlsplit
 
 import click
-from flask import current_app
+from flask import current_app, g, request
 from peewee import DatabaseProxy, Model, TextField
 from playhouse.db_url import connect
 
@@ -90,6 +90,8 @@ def init_app(app):
     def _connect():
         database.connect(reuse_if_open=True)
 
+    app.before_request(refuse_while_behind)
+
     @app.teardown_appcontext
     def _close(exc):
         if not database.is_closed():
@@ -98,12 +100,87 @@ def init_app(app):
     app.cli.add_command(init_db_command)
 
 
+SCHEMA_BEHIND = (
+    "数据库需要升级：请运行 inspect-app setup（或重新执行 make run）升级数据库，然后刷新本页"
+)
+
+
+def refuse_while_behind():
+    """before_request: new code on a database that has not been upgraded (or one that a newer
+    version of the program has upgraded) answers every request with a 503 page that says what to
+    do, and logs one line, instead of failing on a missing column. Checked until the database is
+    found current, then never again in this process (a schema does not go backwards)."""
+    app = current_app._get_current_object()
+    if app.extensions.get("schema_current") or request.endpoint in ("healthz", "static"):
+        return None
+    from inspect_app.migrations import state
+
+    found = state(database)
+    if found.current:
+        app.extensions["schema_current"] = True
+        return None
+    from inspect_app.web import error_response
+
+    pending = ", ".join(f"{v:04d}" for v, _ in found.pending)
+    app.logger.error(
+        "refused %s %s: database schema does not match the code (%s); run inspect-app setup",
+        request.method,
+        request.path,
+        "; ".join(found.problems) or f"pending migrations {pending}",
+    )
+    g.user = None  # the page is drawn without asking the database who is signed in
+    message = SCHEMA_BEHIND
+    if found.problems:
+        message = "数据库与本程序的版本不符，暂停服务：" + "；".join(found.problems)
+    response = error_response(503, message)
+    response.headers["Retry-After"] = "60"
+    return response
+
+
 def upgrade():
-    """Apply every pending migration; returns the list of versions applied."""
-    from inspect_app.migrations import migrate
+    """Apply every pending migration, then rebuild derived data that is missing; returns the
+    list of versions applied. A database whose ledger does not fit the code is refused."""
+    from inspect_app.migrations import SchemaMismatch, migrate, state
 
     with database.connection_context():
-        return migrate(database)
+        found = state(database)
+        if found.pending and not found.problems:
+            _back_up_before_migrating()
+        try:
+            applied = migrate(database)
+        except SchemaMismatch as mismatch:
+            raise click.ClickException("\n".join(mismatch.problems)) from None
+        for done in _rebuild_derived_data():
+            click.echo(done)
+    return applied
+
+
+def _back_up_before_migrating():
+    """A database with data gets an archive before any migration touches it; if that fails,
+    nothing is migrated."""
+    from inspect_app import backup
+
+    config = current_app.config
+    if not backup.has_data(config["DATABASE_URL"]):
+        return
+    try:
+        archive = backup.make_archive(config, label="pre-upgrade")
+    except backup.BackupFailed as error:
+        raise click.ClickException(f"升级前的自动备份失败，未执行任何迁移：{error}") from None
+    click.echo(f"升级前已自动备份：{archive.path}")
+
+
+def _rebuild_derived_data():
+    """Tables computed from other tables (scores) are rebuilt here, after every migration has run,
+    by the live code of the domain that owns them: not inside a migration, whose frozen tables
+    would stop matching the live models once a later migration changes them, and which cannot
+    read the site's configuration (scoring rules). Each check is quick when nothing is missing,
+    and a rebuild that failed is tried again at the next upgrade. Returns what was done."""
+    from inspect_app.scores.config import rules_of
+    from inspect_app.scores.service import rebuild_if_missing
+
+    done = [rebuild_if_missing(rules_of(current_app.config))]
+    return [message for message in done if message]
 
 
 @click.command("init-db")

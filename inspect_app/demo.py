@@ -204,6 +204,7 @@ def load_demo():
                     role=role,
                     unit=units[unit_code] if unit_code else None,
                     password_hash=password_hash,
+                    must_change_password=True,  # the password is published in the README
                 )
                 created.append(
                     (

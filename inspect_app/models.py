@@ -50,6 +50,9 @@ class User(BaseModel):
     created_at = DateTimeField(default=now)
     last_login_at = DateTimeField(null=True)
     password_changed_at = DateTimeField(default=now)
+    # Set when someone else chose the password (demo, created, reset): the owner must change it
+    # before doing anything else.
+    must_change_password = BooleanField(default=False)
 
 
 class Checklist(BaseModel):
@@ -259,7 +262,7 @@ class Task(BaseModel):
     title = CharField(max_length=200)
     measures = TextField()
     responsible_person = CharField(max_length=32)  # 整改责任人
-    deadline = DateField()
+    deadline = DateField(index=True)  # the overdue sweep
     severity = CharField(max_length=8)
     status = CharField(max_length=16, default="assigned", index=True)
     sent_back_count = IntegerField(default=0)
@@ -267,6 +270,9 @@ class Task(BaseModel):
     created_at = DateTimeField(default=now)
     closed_at = DateTimeField(null=True)
     is_repeat = BooleanField(default=False)  # relapsed at a 回访 after 销号 (反弹)
+
+    class Meta:
+        indexes = ((("round", "status"), False),)  # rankings' and the dashboard's task figures
 
 
 class TaskCoUnit(BaseModel):
@@ -472,6 +478,14 @@ class ScoreLine(BaseModel):
     occurrence = IntegerField(default=1)  # 屡查屡犯: the nth round this item failed at this unit
     task = ForeignKeyField(Task, null=True, on_delete="CASCADE", backref="+")
     event = ForeignKeyField(TaskEvent, null=True, on_delete="CASCADE", backref="+")
+
+    class Meta:
+        indexes = (
+            (("unit", "day"), False),
+            (("day", "rule"), False),
+            (("unit", "checklist", "item_code"), False),
+            (("rule", "event"), True),  # a task event counts once per rule
+        )
 
 
 class UnitScore(BaseModel):

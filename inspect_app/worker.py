@@ -1,12 +1,13 @@
 """The background worker: a huey consumer on a SQLite queue in the instance folder.
 
 `make run` starts it beside the web server (gunicorn's `when_ready` hook runs
-`python -m inspect_app.worker`); it renders batches of notices so that web requests stay quick.
+`python -m inspect_app.worker`); it renders batches of notices so that web requests stay quick,
+and makes the daily backup (a periodic task, see inspect_app/backup.py).
 """
 
 import logging
 
-from huey import SqliteHuey
+from huey import SqliteHuey, crontab
 
 from inspect_app.config import instance_path
 
@@ -45,6 +46,23 @@ def run_notice_batch(batch_id, base_url):
             database.close()
 
 
+@huey.periodic_task(crontab(minute="7"))
+def daily_backup():
+    """Every hour (and once at start): the day's backup, if it has none yet, and retention."""
+    from inspect_app import backup
+
+    app = _application()
+    try:
+        archive = backup.daily(app.config)
+    except backup.BackupFailed as error:
+        logging.getLogger("inspect_app.worker").error("daily backup failed: %s", error)
+        return
+    if archive is not None:
+        logging.getLogger("inspect_app.worker").info(
+            "daily backup written: %s (%d bytes)", archive.path, archive.size
+        )
+
+
 def main():
     from inspect_app.deploy import logs
 
@@ -56,8 +74,9 @@ def main():
         render.renderer()  # import WeasyPrint and load the fonts once, before the first job
     except render.RenderRefused as error:
         logging.error("%s", error)
+    daily_backup()  # a server switched off overnight gets its daily backup soon after start
     # poll at least once a second, so a batch starts while the user watches its progress bar
-    huey.create_consumer(workers=1, worker_type="thread", periodic=False, max_delay=1.0).run()
+    huey.create_consumer(workers=1, worker_type="thread", periodic=True, max_delay=1.0).run()
 
 
 if __name__ == "__main__":

@@ -326,3 +326,35 @@ def test_route_access_for_role(app, arguments, role):
             assert response.status_code == 403, where
         checked += 1
     assert checked >= len(EXPECTED)
+
+
+@pytest.mark.parametrize("role", ["admin", "supervisor", "inspector", "unit_liaison"])
+def test_a_password_set_by_someone_else_leads_every_route_to_the_change_page(app, arguments, role):
+    """Until its owner changes it, every route other than the public ones and the change page
+    answers 303 to the change page: pages, htmx requests, JSON saves and POSTs alike."""
+    username = ACCOUNTS[role]
+    client = Client(app)
+    client.login(username)
+    User.update(must_change_password=True).where(User.username == username).execute()
+    routes = sorted(_routes(app), key=lambda rm: rm[0].endpoint == "auth.logout")
+    checked = set()
+    for rule, method in routes:
+        url = rule.build(
+            {name: {**arguments, **(rule.defaults or {})}[name] for name in rule.arguments}
+        )[1]
+        for headers in ({}, {"HX-Request": "true"}, {"Accept": "application/json"}):
+            if method == "GET":
+                response = client.get(url, headers=headers)
+            else:
+                response = client.post(url, {}, headers=headers)
+            response.close()
+            where = f"{method} {url} {headers} as {role}"
+            assert response.status_code < 500, where
+            if rule.endpoint == "auth.change_password" or EXPECTED[rule.endpoint] == EVERYONE:
+                assert response.headers.get("Location") != "/account/password", where
+            else:
+                assert response.status_code == 303, where
+                assert response.headers["Location"] == "/account/password", where
+            checked.add(rule.endpoint)
+    assert checked == set(EXPECTED)
+    assert User.get(User.username == username).must_change_password  # nothing changed it

@@ -180,3 +180,50 @@ def test_passwords_are_stored_hashed(app, demo):
     user = User.get(User.username == "admin")
     assert "Demo2026" not in user.password_hash
     assert user.password_hash.startswith(("scrypt:", "pbkdf2:"))
+
+
+# -- a password someone else chose must be changed at first sign-in --------------------------
+
+
+def test_demo_accounts_must_change_their_published_password_first(app):
+    from inspect_app.demo import load_demo
+
+    load_demo()
+    assert User.select().where(User.must_change_password == False).count() == 0
+    client = Client(app)
+    assert client.login("admin").headers["Location"] == "/account/password"
+    assert client.get("/").headers["Location"] == "/account/password"
+    before = User.select().count()
+    refused = client.post(
+        "/users/new",
+        {"username": "sneaky", "display_name": "某人", "role": "admin", "password": "Sneaky2026"},
+    )
+    assert refused.status_code == 303 and refused.headers["Location"] == "/account/password"
+    assert User.select().count() == before  # the POST was not carried out
+    page = client.get("/account/password").get_data(as_text=True)
+    assert "请先修改为只有您自己知道的密码" in page
+    same = client.post(
+        "/account/password", {"current": "Demo2026", "password": "Demo2026", "confirm": "Demo2026"}
+    )
+    assert same.status_code == 422 and "不能与当前密码相同" in same.get_data(as_text=True)
+    changed = client.post(
+        "/account/password",
+        {"current": "Demo2026", "password": "Wang2026jg", "confirm": "Wang2026jg"},
+    )
+    assert changed.status_code == 303
+    assert not User.get(User.username == "admin").must_change_password
+    assert client.get("/").status_code == 200
+    # the other demo accounts still have to
+    assert User.get(User.username == "duchaban").must_change_password
+
+
+def test_change_page_reached_by_a_regions_htmx_request_takes_over_the_whole_page(login):
+    client = login("ducha1")
+    User.update(must_change_password=True).where(User.username == "ducha1").execute()
+    redirected = client.get("/rounds", headers={"HX-Request": "true", "HX-Target": "main"})
+    assert redirected.status_code == 303 and redirected.headers["Location"] == "/account/password"
+    # the browser follows the 303 with the same headers; htmx then loads the page in full
+    region = client.get("/account/password", headers={"HX-Request": "true", "HX-Target": "main"})
+    assert region.status_code == 200 and region.headers["HX-Redirect"] == "/account/password"
+    boosted = client.get("/account/password", headers={"HX-Request": "true", "HX-Boosted": "true"})
+    assert boosted.status_code == 200 and "HX-Redirect" not in boosted.headers

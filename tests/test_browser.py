@@ -571,3 +571,36 @@ def test_dashboard_and_ranking_on_a_tablet_both_ways_round(
             context.close()
     finally:
         served.stop()
+
+
+def test_a_user_whose_password_was_set_by_someone_else_is_taken_to_change_it(
+    tablet, live_server, db_kind
+):
+    """Marked after the page was loaded (as when an administrator's change reaches a signed-in
+    user): the next htmx search lands on the whole change page, not inside the results region;
+    once changed, the app is open again."""
+    from inspect_app.models import User
+
+    page = tablet
+    sign_in(page, live_server, "duchaban")
+    page.goto(f"{live_server}/units")
+    User.update(must_change_password=True).where(User.username == "duchaban").execute()
+    page.fill("input[name=q]", "迎宾")
+    page.wait_for_url(f"{live_server}/account/password")
+    assert page.locator("#results").count() == 0
+    assert "请先修改为只有您自己知道的密码" in page.inner_text("main")
+    assert page.locator("text=组织架构").count() == 0  # no menu that would lead nowhere
+    with page.expect_response(lambda r: r.url == f"{live_server}/") as refused:
+        page.click("a.brand")  # a boosted link: the change page again
+    assert refused.value.status == 303
+    page.wait_for_load_state()
+    assert page.url == f"{live_server}/account/password"
+    shot(page, "20-forced-password-change-1024x768", db_kind)
+    page.fill("input[name=current]", DEMO_PASSWORD)
+    page.fill("input[name=password]", "Liming2026x")
+    page.fill("input[name=confirm]", "Liming2026x")
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{live_server}/")
+    page.click("text=组织架构")
+    page.wait_for_url(f"{live_server}/units")
+    assert not User.get(User.username == "duchaban").must_change_password

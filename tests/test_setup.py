@@ -151,12 +151,13 @@ def test_the_demo_is_coherent_whatever_day_it_is_first_loaded(app, checklists_lo
     pages say so (with the link) instead of failing or counting calendar days."""
     from inspect_app import clock
     from inspect_app.demo import load_demo, load_demo_activity
-    from inspect_app.models import Round, Task
+    from inspect_app.models import Round, Task, User
 
     clock.travel(first_day)
     with app.app_context():  # the demo renders notice previews
         load_demo()
         load_demo_activity()
+    User.update(must_change_password=False).execute()  # as the `demo` fixture does
     names = [r.name for r in Round.select()]
     assert any(f"{first_day.year}年第" in name for name in names), names
     assert all(
@@ -182,3 +183,177 @@ def workdays_known(year):
     from inspect_app.holidays import workdays
 
     return workdays.knows(year)
+
+
+# -- production set-up: no demo, the first administrator from the terminal -------------------
+
+
+def _invoke(app, *args, input=None, env=None):
+    from flask.cli import FlaskGroup
+
+    return app.test_cli_runner().invoke(
+        FlaskGroup(create_app=lambda: app), list(args), input=input, env=env
+    )
+
+
+def test_production_setup_asks_for_the_first_admin_and_loads_no_demo(app):
+    from inspect_app.models import Round, Unit, User
+    from tests.conftest import Client
+
+    answers = [
+        "王",  # a username too short: asked again
+        "王建国",
+        "",  # an empty password
+        "abc12345",
+        "abc12346",  # not the same twice
+        "password",
+        "password",  # no digit
+        "wjg",  # the same as the username
+        "wjg",
+    ]
+    first = _invoke(app, "setup", "--production", input="\n".join(answers) + "\n")
+    assert first.exit_code == 1, first.output
+    assert "用户名：用户名为 3–64 位" in first.output
+    assert "密码：密码不能为空" in first.output
+    assert "两次输入的密码不一致" in first.output
+    assert "密码：密码须同时包含字母和数字" in first.output
+    assert "没有读到输入" in first.output  # the answers ran out before a valid set
+    assert User.select().count() == 0
+    result = _invoke(
+        app,
+        "setup",
+        "--production",
+        input="\n".join(["wangjg", "王建国", "Qinghe2026", "Qinghe2026"]) + "\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "已创建首个系统管理员 wangjg（王建国）" in result.output
+    admin = User.get()
+    assert (admin.username, admin.role, admin.must_change_password) == ("wangjg", "admin", False)
+    assert Unit.select().count() == 0 and Round.select().count() == 0  # no demo district
+    assert "Demo2026" not in result.output
+    client = Client(app)
+    assert client.login("wangjg", "Qinghe2026").headers["Location"] == "/"
+    again = _invoke(app, "setup", "--production")
+    assert again.exit_code == 0 and "保留现有数据" in again.output
+    assert User.select().count() == 1
+
+
+def test_production_setup_without_a_terminal_says_how_to_automate_it(app):
+    result = _invoke(app, "setup", "--production", input="")
+    assert result.exit_code == 1
+    assert "没有读到输入" in result.output and "--admin-username" in result.output
+
+
+def test_production_setup_for_automation_takes_flags_and_the_password_from_env_or_stdin(app):
+    from inspect_app.models import User
+
+    weak = _invoke(
+        app,
+        "setup",
+        "--production",
+        "--admin-username",
+        "root1",
+        "--admin-name",
+        "管理员",
+        env={"INSPECT_ADMIN_PASSWORD": "short"},
+    )
+    assert weak.exit_code == 1 and "密码至少 8 位" in weak.output
+    assert User.select().count() == 0
+    from_stdin = _invoke(
+        app,
+        "setup",
+        "--production",
+        "--admin-username",
+        "root1",
+        "--admin-name",
+        "管理员",
+        "--admin-password-stdin",
+        input="Strong2026pw\n",
+    )
+    assert from_stdin.exit_code == 0, from_stdin.output
+    assert User.get().username == "root1"
+    from werkzeug.security import check_password_hash
+
+    assert check_password_hash(User.get().password_hash, "Strong2026pw")
+
+
+def test_admin_flags_outside_production_are_refused(app):
+    result = _invoke(app, "setup", "--admin-username", "root1")
+    assert result.exit_code != 0 and "只用于 --production" in result.output
+
+
+def test_inspect_production_setting_keeps_demo_out_of_setup_and_demo(db_url, tmp_path):
+    from inspect_app import create_app
+    from inspect_app.models import Unit, User
+
+    app = create_app({"DATABASE_URL": db_url, "TESTING": True, "PRODUCTION": True})
+    refused = _invoke(app, "demo")
+    assert refused.exit_code == 1 and "生产模式" in refused.output
+    result = _invoke(
+        app,
+        "setup",
+        "--admin-username",
+        "root1",
+        "--admin-name",
+        "管理员",
+        env={"INSPECT_ADMIN_PASSWORD": "Strong2026pw"},
+    )
+    assert result.exit_code == 0, result.output
+    assert Unit.select().count() == 0 and User.select().count() == 1
+
+
+def test_make_run_setting_reaches_the_real_command(tmp_path):
+    """`make run` runs `inspect-app setup`: INSPECT_PRODUCTION=1 in its environment is enough."""
+    env = {
+        **os.environ,
+        "INSPECT_INSTANCE_PATH": str(tmp_path),
+        "INSPECT_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        "INSPECT_PRODUCTION": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "inspect_app.cli", "setup", "--admin-username", "root1"],
+        input="区管理员\nStrong2026pw\nStrong2026pw\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "已创建首个系统管理员 root1（区管理员）" in result.stdout
+    assert "演示" not in result.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "inspect_app.cli", "setup"],
+        capture_output=True,
+        text=True,
+        env={**env, "INSPECT_PRODUCTION": "yes"},
+        timeout=120,
+    )
+    assert bad.returncode != 0 and "INSPECT_PRODUCTION=yes：应为 1" in bad.stderr
+
+
+def test_accounts_made_or_reset_at_the_terminal_must_change_their_password(app, demo):
+    from inspect_app.models import User
+
+    created = _invoke(
+        app,
+        "users",
+        "create",
+        "--username",
+        "extra01",
+        "--name",
+        "新同志",
+        "--role",
+        "inspector",
+        "--password",
+        "Passw0rd1",
+    )
+    assert created.exit_code == 0, created.output
+    assert User.get(User.username == "extra01").must_change_password
+    assert not User.get(User.username == "admin").must_change_password
+    reset = _invoke(app, "users", "reset-password", "admin", "--password", "Temp2026ab")
+    assert reset.exit_code == 0 and "下次登录时须修改密码" in reset.output
+    assert User.get(User.username == "admin").must_change_password
+    unknown = _invoke(app, "users", "reset-password", "nobody", "--password", "Temp2026ab")
+    assert unknown.exit_code == 1 and "账号 nobody 不存在" in unknown.output
+    weak = _invoke(app, "users", "reset-password", "admin", "--password", "weak")
+    assert weak.exit_code == 1 and "密码至少 8 位" in weak.output

@@ -20,8 +20,17 @@ def test_admin_creates_a_unit_liaison_bound_to_a_unit(app, login, demo):
     user = User.get(User.username == "wf-lianluo")
     assert user.unit_id == demo["QH-NG-WF"].id
     assert "已新建账号" in client.get("/users").get_data(as_text=True)
+    assert user.must_change_password
     newcomer = Client(app)
-    newcomer.login("wf-lianluo", "Start2026a")
+    # the administrator chose the password: its owner replaces it before anything else
+    assert newcomer.login("wf-lianluo", "Start2026a").headers["Location"] == "/account/password"
+    assert newcomer.get(f"/units/{demo['QH-NG-WF'].id}").headers["Location"] == "/account/password"
+    changed = newcomer.post(
+        "/account/password",
+        {"current": "Start2026a", "password": "Mine2026ab", "confirm": "Mine2026ab"},
+    )
+    assert changed.status_code == 303
+    assert not User.get_by_id(user.id).must_change_password
     assert newcomer.get(f"/units/{demo['QH-NG-WF'].id}").status_code == 200
     assert newcomer.get(f"/units/{demo['QH-DF-HP'].id}").status_code == 403
 
@@ -70,7 +79,20 @@ def test_reset_password_ends_the_users_sessions(app, login):
     user = User.get(User.username == "ducha2")
     assert admin.post(f"/users/{user.id}/password", {"password": "Reset2026x"}).status_code == 303
     assert victim.get("/").status_code == 302
-    Client(app).login("ducha2", "Reset2026x")
+    assert User.get_by_id(user.id).must_change_password
+    again = Client(app)
+    assert again.login("ducha2", "Reset2026x").headers["Location"] == "/account/password"
+    assert again.get("/rounds").headers["Location"] == "/account/password"
+    assert AuditEvent.select().where(AuditEvent.action == "user.reset_password").get().summary == (
+        "重置账号 ducha2 的密码（须在下次登录时修改）"
+    )
+
+
+def test_admin_resetting_their_own_password_is_not_asked_to_change_it_again(login):
+    admin = login("admin")
+    user = User.get(User.username == "admin")
+    assert admin.post(f"/users/{user.id}/password", {"password": "Reset2026x"}).status_code == 303
+    assert not User.get_by_id(user.id).must_change_password
 
 
 def test_admin_cannot_demote_or_deactivate_themselves(login):

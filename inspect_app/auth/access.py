@@ -2,7 +2,7 @@
 
 from functools import wraps
 
-from flask import abort, current_app, g, request
+from flask import abort, current_app, g, redirect, request, url_for
 
 from inspect_app.auth.permissions import ACTIONS, OBJECT_SCOPED, PUBLIC, can, may_reach
 
@@ -47,7 +47,8 @@ def authorize(action, obj=None):
 
 
 def enforce_access_rules():
-    """before_request: deny by default, send the signed-out to the login page."""
+    """before_request: deny by default, send the signed-out to the login page and those who must
+    change their password to the change page."""
     if request.endpoint is None:  # 404/405: let Flask answer
         return None
     if request.endpoint == "static":
@@ -60,6 +61,10 @@ def enforce_access_rules():
         return None
     if g.user is None:
         abort(401)
+    if g.user.must_change_password and request.endpoint != "auth.change_password":
+        # Someone else chose this password: nothing else until its owner replaces it. A 303 on
+        # every method, so no POST is carried out; the autosave outbox keeps a redirected save.
+        return redirect(url_for("auth.change_password"), code=303)
     if not may_reach(g.user, rule):
         abort(403)
     return None

@@ -90,6 +90,7 @@ def authenticate(username, password, *, ip):
 
 
 def change_password(user, *, current, new, confirm):
+    """The owner's own change: the only way to clear `must_change_password`."""
     if not check_password_hash(user.password_hash, current or ""):
         raise ValidationFailed("当前密码不正确", fields={"current": "当前密码不正确"})
     if new != confirm:
@@ -97,11 +98,16 @@ def change_password(user, *, current, new, confirm):
             "两次输入的新密码不一致", fields={"confirm": "两次输入的新密码不一致"}
         )
     check_password_strength(new)
-    set_password(user, new)
+    if check_password_hash(user.password_hash, new):
+        message = "新密码不能与当前密码相同"
+        raise ValidationFailed(message, fields={"password": message})
+    set_password(user, new, chosen_by_owner=True)
 
 
-def set_password(user, password):
+def set_password(user, password, *, chosen_by_owner):
+    """A password someone else chose (an administrator, the demo) must be changed at next sign-in."""
     user.password_hash = hash_password(password)
     # Microseconds: sessions compare this stamp, and a change may fall in the second of a login.
     user.password_changed_at = clock.now()
-    user.save(only=[User.password_hash, User.password_changed_at])
+    user.must_change_password = not chosen_by_owner
+    user.save(only=[User.password_hash, User.password_changed_at, User.must_change_password])

@@ -5,7 +5,7 @@ from inspect_app.auth.access import requires
 from inspect_app.auth.permissions import PUBLIC, SIGNED_IN
 from inspect_app.auth.session import end_session, start_session
 from inspect_app.errors import ServiceError
-from inspect_app.web import render, safe_next_url
+from inspect_app.web import render, safe_next_url, wants_fragment
 
 bp = Blueprint("auth", __name__)
 
@@ -32,6 +32,8 @@ def login():
             next_url=next_url,
         )
     start_session(user)
+    if user.must_change_password:
+        return redirect(url_for("auth.change_password"), code=303)
     return redirect(next_url or url_for("home.index"), code=303)
 
 
@@ -47,7 +49,11 @@ def logout():
 @requires(SIGNED_IN)
 def change_password():
     if request.method == "GET":
-        return render("auth/password.html")
+        response = render("auth/password.html")
+        if wants_fragment():
+            # reached by a region's htmx request that was redirected here: show the whole page
+            response.headers["HX-Redirect"] = url_for("auth.change_password")
+        return response
     try:
         service.change_password(
             g.user,

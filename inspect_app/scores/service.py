@@ -338,6 +338,21 @@ def rebuild(rules, today=None):
     _swept_on[type(database.obj)] = today
 
 
+def rebuild_if_missing(rules):
+    """After an upgrade: a database with signed-off inspections but no period totals (upgraded
+    past m0009 without a rebuild, or a rebuild that failed) gets its scores rebuilt. Returns what
+    was done, or None."""
+    if UnitScore.select().exists():
+        return None
+    if not Inspection.select().where(Inspection.status == "signed_off").exists():
+        return None
+    rebuild(rules)
+    return (
+        f"已重建得分（升级后补齐）：{ScoreLine.select().count()} 条得分明细，"
+        f"{UnitScore.select().count()} 条周期汇总"
+    )
+
+
 def _record_all(inspections):
     """Item lines for many inspections in few queries (rebuild); same rules as record_inspection."""
     if not inspections:

@@ -56,8 +56,35 @@ def create_user(data, *, by):
     if errors:
         raise ValidationFailed("请修改标出的内容后再保存", fields=errors)
     with database.atomic():
-        user = User.create(password_hash=hash_password(password), **values)
+        # The administrator chose this password: its owner replaces it at first sign-in.
+        user = User.create(
+            password_hash=hash_password(password), must_change_password=True, **values
+        )
         audit.record(by, "user.create", user, f"新建账号 {user.username}（{ROLES[user.role]}）")
+    return user
+
+
+def create_first_admin(data):
+    """The first administrator of an empty production database, who types their own password at
+    the server's terminal (so, unlike every other new account, no change is forced)."""
+    if User.select().exists():
+        raise ValidationFailed("数据库中已有账号，首个系统管理员只能在空数据库中创建")
+    values, errors = _clean({**data, "role": "admin"})
+    password = str(data.get("password", ""))
+    if not password:
+        errors["password"] = "密码不能为空"
+    else:
+        try:
+            check_password_strength(password)
+        except ValidationFailed as weak:
+            errors["password"] = weak.message
+        if password.lower() == values["username"].lower():
+            errors["password"] = "密码不能与用户名相同"
+    if errors:
+        raise ValidationFailed("；".join(errors.values()), fields=errors)
+    with database.atomic():
+        user = User.create(password_hash=hash_password(password), **values)
+        audit.record(None, "user.create", user, f"安装时创建首个系统管理员 {user.username}")
     return user
 
 
@@ -87,6 +114,12 @@ def reset_password(user, password, *, by):
         check_password_strength(password)
     except ValidationFailed as weak:
         raise ValidationFailed(weak.message, fields={"password": weak.message}) from None
+    own = by is not None and by.id == user.id
     with database.atomic():
-        set_password(user, password)
-        audit.record(by, "user.reset_password", user, f"重置账号 {user.username} 的密码")
+        set_password(user, password, chosen_by_owner=own)
+        audit.record(
+            by,
+            "user.reset_password",
+            user,
+            f"重置账号 {user.username} 的密码" + ("" if own else "（须在下次登录时修改）"),
+        )
