@@ -269,7 +269,7 @@ def test_portrait_tablet_and_unit_user_view(browser, live_server, db_kind):
     context.close()
 
 
-def test_admin_import_page_and_bad_sheet_on_a_tablet(tablet, live_server, db_kind, tmp_path):
+def test_sysadmin_import_page_and_bad_sheet_on_a_tablet(tablet, live_server, db_kind, tmp_path):
     from openpyxl import Workbook
 
     book = Workbook()
@@ -277,7 +277,7 @@ def test_admin_import_page_and_bad_sheet_on_a_tablet(tablet, live_server, db_kin
     book.active.append(["QH-NEW", "", "社区"])
     path = tmp_path / "bad.xlsx"
     book.save(path)
-    sign_in(tablet, live_server, "admin")
+    sign_in(tablet, live_server, "xitong")
     tablet.goto(f"{live_server}/units/import")
     tablet.set_input_files("input[type=file]", str(path))
     tablet.click("button:has-text('校验并导入')")
