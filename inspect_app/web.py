@@ -128,6 +128,10 @@ def init_app(app):
 
     @app.errorhandler(CSRFError)
     def _csrf(error):
+        if "user" not in g:  # the CSRF check runs before the session is read
+            from inspect_app.auth.session import load_user
+
+            load_user()
         record_refusal("access.csrf_refused", "拒绝请求（CSRF 校验失败）")
         return error_response(
             400,

@@ -348,6 +348,10 @@ def test_route_access_for_role(app, arguments, role):
             assert response.status_code == 403, where
         checked += 1
     assert checked >= len(EXPECTED)
+    # every refusal above went into the audit trail, and the chain holds
+    from inspect_app.audit.service import verify
+
+    assert verify().ok
 
 
 @pytest.mark.parametrize(
