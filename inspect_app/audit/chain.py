@@ -58,14 +58,20 @@ def digest(text):
 
 def _at_text(value):
     if isinstance(value, str):  # SQLite hands timestamps back as text
+        if len(value) == 19:  # already "YYYY-MM-DD HH:MM:SS", as isoformat writes it
+            return value
         value = datetime.fromisoformat(value)
     return value.isoformat(sep=" ")
+
+
+# One encoder for every record: json.dumps with arguments builds a new one per call.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def canonical(row):
     """The text a record's digest is taken of: every stored column but its id and own digest,
     JSON columns exactly as stored."""
-    return json.dumps(
+    return _encode(
         [
             FORMAT,
             row["seq"],
@@ -81,9 +87,7 @@ def canonical(row):
             row["value_before"],
             row["value_after"],
             row["prev_hash"],
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
+        ]
     )
 
 
