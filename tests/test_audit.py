@@ -382,8 +382,14 @@ def test_the_auditor_searches_by_user_action_object_date_and_address(app, login,
     tablet = Client(app)
     tablet.http.environ_base["REMOTE_ADDR"] = "10.9.8.7"
     tablet.login("ducha1")
-    login("xitong").post(f"/units/{demo['QH-DF-FX'].id}/active", {"active": "0"})
+    sysadmin = login("xitong")
+    sysadmin.post(f"/units/{demo['QH-DF-FX'].id}/active", {"active": "0"})
+    ducha2 = User.get(User.username == "ducha2")
+    sysadmin.post(f"/users/{ducha2.id}/password", {"password": "Reset2026x"})
     auditor = login("shenji")
+    # by user: what the account did, and what was done to it
+    assert "重置账号 ducha2 的密码" in auditor.get("/audit?user=ducha2").get_data(as_text=True)
+    assert "重置账号 ducha2" in auditor.get("/audit?user=王建国").get_data(as_text=True)
     page = auditor.get("/audit?user=ducha1&action=auth").get_data(as_text=True)
     assert "登录成功" in page and "10.9.8.7" in page and "停用单位" not in page
     page = auditor.get(f"/audit?object_type=unit&object_id={demo['QH-DF-FX'].id}").get_data(

@@ -153,10 +153,16 @@ def query(filters):
     """AuditEvents matching `filters`, newest first, with the actor joined."""
     found = AuditEvent.select(AuditEvent, User).join(User, JOIN.LEFT_OUTER)
     where = []
-    if filters.user:  # the account's username or name, or the name a stranger gave
+    if filters.user:
+        # what the account did (or a stranger typing its name did), and what was done to it
+        target = User.alias()
+        accounts = target.select(target.id).where(
+            target.username.contains(filters.user) | target.display_name.contains(filters.user)
+        )
         where.append(
             AuditEvent.actor_username.contains(filters.user)
             | User.display_name.contains(filters.user)
+            | ((AuditEvent.object_type == "user") & AuditEvent.object_id.in_(accounts))
         )
     if filters.action:
         where.append(
