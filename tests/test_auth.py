@@ -35,18 +35,18 @@ def test_login_with_right_password_lands_on_home(app, demo):
 
 def test_login_follows_only_local_next(app, demo):
     client = Client(app)
-    ok = client.post("/login", {"username": "admin", "password": "Demo2026", "next": "/units"})
+    ok = client.post("/login", {"username": "xitong", "password": "Demo2026", "next": "/units"})
     assert ok.headers["Location"] == "/units"
     client = Client(app)
     evil = client.post(
-        "/login", {"username": "admin", "password": "Demo2026", "next": "https://evil.example/"}
+        "/login", {"username": "xitong", "password": "Demo2026", "next": "https://evil.example/"}
     )
     assert evil.headers["Location"] == "/"
 
 
 def test_wrong_password_gets_a_clear_message(app, demo):
     client = Client(app)
-    response = client.post("/login", {"username": "admin", "password": "wrong-password1"})
+    response = client.post("/login", {"username": "xitong", "password": "wrong-password1"})
     assert response.status_code == 422
     assert "用户名或密码错误" in response.get_data(as_text=True)
     assert LoginAttempt.select().where(LoginAttempt.succeeded == False).count() == 1
@@ -82,13 +82,13 @@ def test_repeated_failures_lock_the_account_even_with_the_right_password(app, de
 
 
 def test_logout_ends_the_session(login):
-    client = login("admin")
+    client = login("xitong")
     assert client.post("/logout").status_code == 303
     assert client.get("/units").status_code == 302
 
 
 def test_post_without_csrf_token_is_refused_and_changes_nothing(login, demo):
-    client = login("admin")
+    client = login("xitong")
     unit = demo["QH-DF-HP"]
     response = client.post(
         f"/units/{unit.id}/edit",
@@ -101,7 +101,7 @@ def test_post_without_csrf_token_is_refused_and_changes_nothing(login, demo):
 
 
 def test_forged_csrf_token_is_refused_for_htmx_too(login, demo):
-    client = login("admin")
+    client = login("xitong")
     unit = demo["QH-DF-HP"]
     response = client.http.post(
         f"/units/{unit.id}/active",
@@ -114,7 +114,7 @@ def test_forged_csrf_token_is_refused_for_htmx_too(login, demo):
 
 
 def test_csrf_token_in_htmx_header_is_accepted(login, demo):
-    client = login("admin")
+    client = login("xitong")
     unit = demo["QH-DF-FX"]
     response = client.http.post(
         f"/units/{unit.id}/active",
@@ -177,7 +177,7 @@ def test_password_change_with_wrong_current_or_weak_password_is_refused(login):
 
 
 def test_passwords_are_stored_hashed(app, demo):
-    user = User.get(User.username == "admin")
+    user = User.get(User.username == "xitong")
     assert "Demo2026" not in user.password_hash
     assert user.password_hash.startswith(("scrypt:", "pbkdf2:"))
 
@@ -191,12 +191,17 @@ def test_demo_accounts_must_change_their_published_password_first(app):
     load_demo()
     assert User.select().where(User.must_change_password == False).count() == 0
     client = Client(app)
-    assert client.login("admin").headers["Location"] == "/account/password"
+    assert client.login("xitong").headers["Location"] == "/account/password"
     assert client.get("/").headers["Location"] == "/account/password"
     before = User.select().count()
     refused = client.post(
         "/users/new",
-        {"username": "sneaky", "display_name": "某人", "role": "admin", "password": "Sneaky2026"},
+        {
+            "username": "sneaky",
+            "display_name": "某人",
+            "role": "sysadmin",
+            "password": "Sneaky2026",
+        },
     )
     assert refused.status_code == 303 and refused.headers["Location"] == "/account/password"
     assert User.select().count() == before  # the POST was not carried out
@@ -211,7 +216,7 @@ def test_demo_accounts_must_change_their_published_password_first(app):
         {"current": "Demo2026", "password": "Wang2026jg", "confirm": "Wang2026jg"},
     )
     assert changed.status_code == 303
-    assert not User.get(User.username == "admin").must_change_password
+    assert not User.get(User.username == "xitong").must_change_password
     assert client.get("/").status_code == 200
     # the other demo accounts still have to
     assert User.get(User.username == "duchaban").must_change_password

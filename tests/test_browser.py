@@ -271,7 +271,7 @@ def test_portrait_tablet_and_unit_user_view(browser, live_server, db_kind):
     context.close()
 
 
-def test_admin_import_page_and_bad_sheet_on_a_tablet(tablet, live_server, db_kind, tmp_path):
+def test_sysadmin_import_page_and_bad_sheet_on_a_tablet(tablet, live_server, db_kind, tmp_path):
     from openpyxl import Workbook
 
     book = Workbook()
@@ -279,7 +279,7 @@ def test_admin_import_page_and_bad_sheet_on_a_tablet(tablet, live_server, db_kin
     book.active.append(["QH-NEW", "", "社区"])
     path = tmp_path / "bad.xlsx"
     book.save(path)
-    sign_in(tablet, live_server, "admin")
+    sign_in(tablet, live_server, "xitong")
     tablet.goto(f"{live_server}/units/import")
     tablet.set_input_files("input[type=file]", str(path))
     tablet.click("button:has-text('校验并导入')")
@@ -659,3 +659,56 @@ def test_supervisor_sees_the_gap_pastes_the_notice_and_assigns_a_2027_deadline(
     page.click("button:has-text('交办')")
     page.wait_for_selector(".flash-success")
     assert Task.get().deadline == date(2027, 1, 13)
+
+
+def test_three_administrators_make_an_account_grant_it_a_role_and_find_it_in_the_trail(
+    browser, tablet, live_server, db_kind
+):
+    """三员分立 on a PC-sized screen: the 系统管理员 makes an account (no role), the 安全管理员
+    grants one, the 安全审计员 finds both steps in the audit trail and on the self-check."""
+    from inspect_app.models import User
+
+    page = tablet
+    sign_in(page, live_server, "xitong")
+    page.click("text=账号管理")
+    page.click("text=新建账号")
+    page.fill("input[name=username]", "zhou-new")
+    page.fill("input[name=display_name]", "周新")
+    page.fill("input[name=password]", "Start2026a")
+    page.click("main button[type=submit]")
+    page.wait_for_selector("text=已新建账号 zhou-new")
+    assert "待授权" in page.inner_text("main")
+    assert page.locator("text=授予或变更角色").count() == 0  # not the system administrator's
+    assert page.locator("text=督查批次").count() == 0  # no business menu for administrators
+
+    security = browser.new_context(viewport={"width": 1024, "height": 768}, locale="zh-CN")
+    second = security.new_page()
+    sign_in(second, live_server, "anquan")
+    second.click("text=账号管理")
+    second.click("text=待授权（1）")
+    second.click("text=周新")
+    second.select_option("select[name=role]", "inspector")
+    second.fill("input[name=reason]", "督查室调入（组通〔2026〕12号）")
+    second.click("text=保存角色")
+    second.wait_for_selector("text=已变更账号 zhou-new 的角色")
+    assert User.get(User.username == "zhou-new").role == "inspector"
+    shot(second, "21-role-granted-1024x768", db_kind)
+    second.click("text=等保自查")
+    second.wait_for_selector("table.selfcheck")
+    assert "三员分立" in second.inner_text("table.selfcheck")
+    shot(second, "22-self-check-1024x768", db_kind)
+    security.close()
+
+    auditing = browser.new_context(viewport={"width": 1024, "height": 768}, locale="zh-CN")
+    third = auditing.new_page()
+    sign_in(third, live_server, "shenji")
+    third.click("text=审计记录")
+    third.fill("input[name=user]", "zhou-new")
+    third.click("button:has-text('查询')")
+    third.wait_for_selector("text=组通〔2026〕12号")
+    rows = third.inner_text("table.audit")
+    assert "新建账号 zhou-new（待授权）" in rows and "role：pending → inspector" in rows
+    shot(third, "23-audit-trail-1024x768", db_kind)
+    third.click("text=校验审计链")
+    third.wait_for_selector("text=审计链完整")
+    auditing.close()

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from inspect_app import clock
+from inspect_app import audit, clock
 from inspect_app.db import database
 from inspect_app.errors import TooManyAttempts, ValidationFailed
 from inspect_app.models import LoginAttempt, User, now
@@ -56,16 +56,41 @@ def _recent_failures(**where):
     )
 
 
+LIMITS = (("username", MAX_FAILURES_PER_ACCOUNT, "账号"), ("ip", MAX_FAILURES_PER_ADDRESS, "地址"))
+
+
 def _refuse_if_throttled(username, ip):
-    for key, value, limit in (
-        ("username", username, MAX_FAILURES_PER_ACCOUNT),
-        ("ip", ip, MAX_FAILURES_PER_ADDRESS),
-    ):
-        failures = list(_recent_failures(**{key: value}))
+    keys = {"username": username, "ip": ip}
+    for key, limit, what in LIMITS:
+        failures = list(_recent_failures(**{key: keys[key]}))
         if len(failures) >= limit:
             unlock_at = failures[-limit].at + LOCK_WINDOW
             minutes = max(1, int((unlock_at - now()).total_seconds() // 60) + 1)
+            audit.record(
+                None,
+                "auth.throttled",
+                None,
+                f"拒绝登录：{what} {keys[key]} 登录失败次数过多，锁定中（约 {minutes} 分钟后解除）",
+                {"limit": limit, "by": key},
+                username=username,
+            )
             raise TooManyAttempts(f"登录失败次数过多，账号已暂时锁定，请 {minutes} 分钟后再试")
+
+
+def _record_lockouts(username, ip):
+    """After a failure: the one that reaches a limit starts a lockout, recorded as such."""
+    keys = {"username": username, "ip": ip}
+    for key, limit, what in LIMITS:
+        if len(list(_recent_failures(**{key: keys[key]}))) == limit:
+            audit.record(
+                None,
+                "auth.lockout",
+                None,
+                f"{what} {keys[key]} 连续登录失败 {limit} 次，锁定 "
+                f"{int(LOCK_WINDOW.total_seconds() // 60)} 分钟",
+                {"limit": limit, "by": key},
+                username=username,
+            )
 
 
 def authenticate(username, password, *, ip):
@@ -82,11 +107,29 @@ def authenticate(username, password, *, ip):
         if succeeded:
             user.last_login_at = now()
             user.save(only=[User.last_login_at])
+            audit.record(user, "auth.login", user, "登录成功")
+        else:
+            reason = "账号已停用" if user and password_ok else "用户名或密码错误"
+            if user is None:
+                reason = "用户名不存在"
+            audit.record(
+                None,
+                "auth.login_failed",
+                user,
+                f"登录失败：{reason}",
+                username=username,
+            )
+            _record_lockouts(username, ip)
     if user and password_ok and not user.is_active:
         raise ValidationFailed("该账号已停用，请联系系统管理员")
     if not succeeded:
         raise ValidationFailed("用户名或密码错误")
     return user
+
+
+def sign_out(user):
+    if user is not None:
+        audit.record(user, "auth.logout", user, "退出登录")
 
 
 def change_password(user, *, current, new, confirm):
@@ -101,7 +144,9 @@ def change_password(user, *, current, new, confirm):
     if check_password_hash(user.password_hash, new):
         message = "新密码不能与当前密码相同"
         raise ValidationFailed(message, fields={"password": message})
-    set_password(user, new, chosen_by_owner=True)
+    with database.atomic():
+        set_password(user, new, chosen_by_owner=True)
+        audit.record(user, "auth.change_password", user, "修改本人密码")
 
 
 def set_password(user, password, *, chosen_by_owner):
