@@ -63,8 +63,22 @@ def error_response(status, message, gap=None):
         response.headers["HX-Reswap"] = "innerHTML"
         return response
     return make_response(
-        render_template("errors.html", status=status, message=message, gap=gap), status
+        render_template(
+            "errors.html", status=status, message=message, gap=gap, back_url=_back_url()
+        ),
+        status,
     )
+
+
+def _back_url():
+    """The page the user came from, when it is one of ours (a link, not `javascript:`, which the
+    Content-Security-Policy forbids)."""
+    referrer = urlsplit(request.referrer or "")
+    if not referrer.path or referrer.netloc != request.host:
+        return None
+    if request.method == "GET" and referrer.path == request.path:
+        return None  # a link back to the very page that failed
+    return safe_next_url(referrer.path + (f"?{referrer.query}" if referrer.query else ""))
 
 
 def refuse_nul():

@@ -9,6 +9,7 @@ from openpyxl import load_workbook
 from werkzeug.datastructures import MultiDict
 
 from inspect_app.models import Finding, Inspection, Task, User
+from tests.test_access import _routes, arguments  # noqa: F401,F811  (arguments: the fixture)
 
 FORMULA = '=HYPERLINK("http://evil.example/","点击查看")'
 
@@ -125,3 +126,171 @@ def test_notice_text_drops_bidi_and_zero_width_controls_and_long_strings_wrap(
     assert "\u202e" not in text and "\u200b" not in text and "限期改整完成到位" in text
     right_edge = 595.3 - 26 / 25.4 * 72  # A4 width less the 26 mm right margin, in points
     assert max(float(x_max) for _, x_max, _ in words) <= right_edge + 2
+
+
+# --- sec-harden: security headers (item 11) ----------------------------------------------------
+
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def assert_security_headers(response, where=""):
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get(name) == value, (where, name)
+    policy = response.headers.get("Content-Security-Policy", "")
+    directives = dict(
+        (part.split(" ", 1) + [""])[:2] for part in (p.strip() for p in policy.split(";")) if part
+    )
+    assert directives.get("frame-ancestors") == "'none'", (where, policy)
+    assert "unsafe-inline" not in directives.get("script-src", ""), (where, policy)
+    assert "unsafe-eval" not in directives.get("script-src", ""), (where, policy)
+    if response.mimetype == "text/html":
+        assert directives.get("script-src") == "'self'", (where, policy)
+        assert directives.get("style-src") == "'self'", (where, policy)
+        assert directives.get("object-src") == "'none'", (where, policy)
+    else:
+        assert directives.get("script-src") == "'none'", (where, policy)
+
+
+@pytest.fixture
+def every_route(app, arguments):  # noqa: F811
+    """(method, url) of every route, with arguments naming real objects (as test_access)."""
+
+    def urls():
+        for rule, method in sorted(_routes(app), key=lambda rm: rm[0].endpoint == "auth.logout"):
+            values = {**arguments, **(rule.defaults or {})}
+            yield method, rule.build({name: values[name] for name in rule.arguments})[1]
+
+    return urls
+
+
+@pytest.mark.parametrize("username", [None, "duchaban", "hp-lianluo"])
+def test_every_route_answers_with_the_security_headers(app, every_route, username):
+    """Pages, fragments, downloads, redirects, refusals and errors of every route: signed out,
+    as 督查办 (who reaches most of them) and as a unit user (who is refused most)."""
+    from tests.conftest import Client
+
+    client = Client(app)
+    if username:
+        client.login(username)
+    kinds = set()
+    for method, url in every_route():
+        response = client.get(url) if method == "GET" else client.post(url, {})
+        response.close()
+        assert_security_headers(response, f"{method} {url} as {username}")
+        kinds.add((response.status_code // 100, response.mimetype))
+    # the walk did meet pages, files, redirects and refusals
+    assert {(2, "text/html"), (3, "text/html"), (4, "text/html")} <= kinds
+    if username == "duchaban":
+        assert {(2, "application/pdf"), (2, "image/jpeg"), (2, "text/css")} <= kinds
+
+
+def test_fragments_errors_and_crashes_carry_the_headers_too(app, demo):
+    from inspect_app.auth.access import requires
+    from inspect_app.auth.permissions import PUBLIC
+    from tests.conftest import Client
+
+    app.add_url_rule("/boom", "boom", requires(PUBLIC)(lambda: 1 / 0))
+    office = Client(app)
+    office.login("duchaban")
+    fragment = office.get("/units?q=和平", headers={"HX-Request": "true", "HX-Target": "results"})
+    assert fragment.status_code == 200 and "<html" not in fragment.get_data(as_text=True)
+    assert_security_headers(fragment, "fragment")
+    missing = office.get("/no-such-page")
+    assert missing.status_code == 404
+    assert_security_headers(missing, "404")
+    json_answer = office.get("/healthz")
+    assert json_answer.mimetype == "application/json"
+    assert_security_headers(json_answer, "healthz")
+    crash = office.get("/boom")
+    assert crash.status_code == 500
+    assert_security_headers(crash, "500")
+
+
+def test_the_plain_port_and_its_ca_page_carry_the_headers(tmp_path, monkeypatch):
+    from inspect_app.deploy.plain import create_plain_app
+
+    monkeypatch.setenv("INSPECT_INSTANCE_PATH", str(tmp_path))
+    for name in ("PORT", "INSPECT_HTTP_PORT", "INSPECT_PUBLIC_URL", "INSPECT_TLS"):
+        monkeypatch.delenv(name, raising=False)
+    plain = create_plain_app().test_client()
+    for url, status in (("/ca", 200), ("/ca.crt", 200), ("/ca.pem", 200), ("/login", 302)):
+        response = plain.get(url, headers={"Host": "10.1.2.3:5080"})
+        assert response.status_code == status, url
+        assert_security_headers(response, url)
+    for host in ("[::1", "10.1.2.3:5080"):
+        odd = plain.open("/ca", method="PATCH", headers={"Host": host})
+        assert odd.status_code >= 300, host
+        assert_security_headers(odd, f"PATCH /ca {host}")
+
+
+def test_no_template_has_inline_script_event_handlers_or_javascript_links():
+    """What the Content-Security-Policy would refuse in a browser, found in the source."""
+    from tests.conftest import PROJECT
+
+    pattern = re.compile(
+        r"<script(?![^>]*\bsrc=)[^>]*>|\son[a-z]+\s*=|\bhx-on|javascript:|\bstyle\s*=|<style",
+        re.IGNORECASE,
+    )
+    found = []
+    for path in sorted((PROJECT / "templates").rglob("*.html")):
+        if path.name.endswith(".pdf.html"):
+            continue  # rendered by WeasyPrint into a PDF, never served to a browser
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if pattern.search(line):
+                found.append(f"{path.relative_to(PROJECT)}:{number}: {line.strip()[:80]}")
+    assert found == []
+
+
+# --- sec-harden: a shared tablet's outbox belongs to its author (item 4) ---------------------
+
+
+def test_a_save_typed_by_one_inspector_is_refused_under_another_ones_session(login, inspection):
+    """The replay the shared tablet did: 孙丽 (ducha1) typed offline, 赵强 (zuzhang) signed in on
+    the same browser, and the outbox sent 孙丽's edit with 赵强's cookie."""
+    from inspect_app.inspections.service import sheet_of
+    from inspect_app.models import Answer
+    from tests.inspection_fixtures import save
+
+    code = next(s["code"] for s in sheet_of(inspection).items if s["response"] == "compliance")
+    typed_by = login("ducha1")
+    next_one = login("zuzhang")
+    next_one.user_id = typed_by.user_id  # the entry names the account it was typed under
+    response = save(next_one, inspection, code, {"value": "不符合", "note": "孙丽离线时录入"})
+    assert response.status_code == 409
+    assert response.json["wrong_author"] is True
+    assert "孙丽" in response.json["error"] and "赵强" in response.json["error"]
+    assert not Answer.select().exists()
+
+    del next_one.user_id  # an entry that names nobody is refused as well
+    response = save(next_one, inspection, code, {"value": "不符合"})
+    assert response.status_code == 422 and "录入人" in response.json["error"]
+    next_one.user_id = 10**60  # nor can a made-up id slip through
+    assert save(next_one, inspection, code, {"value": "不符合"}).status_code == 409
+    assert not Answer.select().exists()
+
+    assert save(typed_by, inspection, code, {"value": "不符合", "note": "本人"}).status_code == 200
+    assert Answer.get().updated_by.username == "ducha1"
+
+
+def test_a_plain_form_post_naming_another_author_gets_the_error_page(login, inspection):
+    import uuid
+
+    from inspect_app.inspections.service import sheet_of
+    from inspect_app.models import Answer, User
+
+    code = sheet_of(inspection).items[0]["code"]
+    response = login("zuzhang").post(
+        f"/inspections/{inspection.id}/answers/{code}",
+        {
+            "value": "符合",
+            "base_revision": "0",
+            "client_id": uuid.uuid4().hex,
+            "author": str(User.get(User.username == "ducha1").id),
+        },
+    )
+    assert response.status_code == 409 and "孙丽" in response.get_data(as_text=True)
+    assert not Answer.select().exists()
