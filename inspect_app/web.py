@@ -24,6 +24,7 @@ ERROR_MESSAGES = {
     422: "提交的内容有误，请修改后重试",
     429: "请求过于频繁，请稍后再试",
     500: "系统内部错误，已记录，请稍后重试或联系系统管理员",
+    503: "服务器正忙，请稍后重试",
 }
 
 
@@ -129,7 +130,10 @@ def init_app(app):
 
     @app.errorhandler(ServiceError)
     def _service(error):
-        return error_response(error.status, error.message, getattr(error, "gap", None))
+        response = error_response(error.status, error.message, getattr(error, "gap", None))
+        if error.status == 503:
+            response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(error):

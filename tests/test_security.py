@@ -294,3 +294,119 @@ def test_a_plain_form_post_naming_another_author_gets_the_error_page(login, insp
     )
     assert response.status_code == 409 and "孙丽" in response.get_data(as_text=True)
     assert not Answer.select().exists()
+
+
+# --- sec-harden: image decoding bounded in memory and concurrency (item 5) -------------------
+
+MEMORY_PROBE = """
+import json, resource, sys
+from inspect_app.errors import ValidationFailed
+from inspect_app.inspections import photos
+data = open(sys.argv[1], "rb").read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    result = list(photos._decode(data).size)
+except ValidationFailed as error:
+    result = error.message
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(json.dumps({"grown_mb": grown / 1024, "result": result}))
+"""
+
+
+def decode_in_fresh_process(path):
+    """(peak memory growth in MB, size or refusal) of decoding `path` as an upload is decoded,
+    in a process of its own: Pillow's pixel buffers are C memory that tracemalloc cannot see."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT
+
+    done = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(path)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=120,
+        check=True,
+    )
+    report = json.loads(done.stdout)
+    return report["grown_mb"], report["result"]
+
+
+def test_a_tiny_png_declaring_7700_by_7700_pixels_is_refused_before_decoding(
+    login, inspection, published_round, tmp_path
+):
+    """The tester's 187 KB PNG cost half a gigabyte to decode; now its header is enough."""
+    from PIL import Image
+
+    from inspect_app.models import Photo, TaskFile
+    from tests.test_inspections import upload
+
+    path = tmp_path / "bomb.png"
+    Image.new("1", (7700, 7700), 1).save(path)
+    assert path.stat().st_size < 200_000
+    grown, result = decode_in_fresh_process(path)
+    assert "像素过大" in result and "7700×7700" in result and "2400 万像素" in result
+    assert grown < 20, f"decoding the refused image took {grown:.0f} MB"
+
+    inspector = login("ducha1")
+    code = sheet_of_first_compliance(inspection)
+    refused = upload(inspector, inspection, code, path.read_bytes(), name="现场.png")
+    assert refused.status_code == 422 and "像素过大" in refused.json["error"]
+    assert Photo.select().count() == 0
+
+    office, unit = login("duchaban"), login("hp-lianluo")
+    findings = [f.id for f in Finding.select().where(Finding.status == "confirmed")]
+    office.post(
+        f"/rounds/{published_round.id}/tasks/new",
+        MultiDict([("finding_ids", str(i)) for i in findings]),
+    )
+    task = Task.get()
+    unit.post(f"/tasks/{task.id}/actions/acknowledge", {"text": ""})
+    report = unit.post(
+        f"/tasks/{task.id}/actions/report",
+        {"text": "已整改", "files": (io.BytesIO(path.read_bytes()), "整改后.png")},
+        content_type="multipart/form-data",
+    )
+    assert report.status_code == 422
+    assert "“整改后.png”的像素过大" in report.get_data(as_text=True)
+    assert TaskFile.select().count() == 0
+
+
+def sheet_of_first_compliance(inspection):
+    from inspect_app.inspections.service import sheet_of
+
+    return next(s["code"] for s in sheet_of(inspection).items if s["response"] == "compliance")
+
+
+def test_a_48_megapixel_camera_photo_is_decoded_at_a_quarter_of_its_pixels(tmp_path):
+    """A phone's full-resolution JPEG is still accepted (it only needs 2560 px), without ever
+    holding its 48 million pixels."""
+    from PIL import Image
+
+    path = tmp_path / "camera.jpg"
+    Image.new("L", (8000, 6000), 128).save(path, quality=80)
+    grown, result = decode_in_fresh_process(path)
+    assert result == [2560, 1920]
+    assert grown < 60, f"decoding took {grown:.0f} MB (the full image alone is 144 MB as RGB)"
+
+
+def test_uploads_beyond_the_decoding_budget_are_told_the_server_is_busy(login, inspection):
+    """While other uploads hold the process's decoding budget, a photo is refused with 503 at
+    once (the tablet's outbox retries it) rather than decoded or queued; then it goes through."""
+    from inspect_app.inspections import photos
+    from inspect_app.models import Photo
+    from tests.inspection_fixtures import jpeg_bytes
+    from tests.test_inspections import upload
+
+    inspector = login("ducha1")
+    code = sheet_of_first_compliance(inspection)
+    with photos.decoding(photos.DECODING_BUDGET - 1000):
+        busy = upload(inspector, inspection, code, jpeg_bytes((1600, 1200)))
+        assert busy.status_code == 503 and "服务器正忙" in busy.json["error"]
+        small = upload(inspector, inspection, code, jpeg_bytes((30, 30)))  # fits what is left
+        assert small.status_code == 200
+    assert Photo.select().count() == 1
+    assert upload(inspector, inspection, code, jpeg_bytes((1600, 1200))).status_code == 200
+    assert photos._in_flight == 0
