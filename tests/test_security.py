@@ -410,3 +410,110 @@ def test_uploads_beyond_the_decoding_budget_are_told_the_server_is_busy(login, i
     assert Photo.select().count() == 1
     assert upload(inspector, inspection, code, jpeg_bytes((1600, 1200))).status_code == 200
     assert photos._in_flight == 0
+
+
+# --- sec-harden: 国密 SM3 beside SHA-256 on issued notices ------------------------------------
+
+
+def sm3_of(data):
+    import hashlib
+
+    return hashlib.new("sm3", data).hexdigest()
+
+
+@pytest.fixture
+def issued_notice(login, demo, published_round):
+    from inspect_app.models import Notice
+
+    office, leader = login("duchaban"), login("lingdao")
+    response = office.post(
+        "/notices/new",
+        {"kind": "rectification", "round_id": published_round.id, "unit_id": demo["QH-DF-HP"].id},
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
+    notice = Notice.get()
+    assert leader.post(f"/notices/{notice.id}/approve").status_code == 303
+    assert office.post(f"/notices/{notice.id}/issue").status_code == 303
+    return Notice.get_by_id(notice.id)
+
+
+def test_an_issued_notice_records_sm3_and_the_public_page_shows_and_checks_both(
+    app, client, login, issued_notice
+):
+    import hashlib
+
+    from inspect_app.models import AuditEvent
+
+    data = login("duchaban").get(f"/notices/{issued_notice.id}/pdf").data
+    assert issued_notice.sha256 == hashlib.sha256(data).hexdigest()
+    assert issued_notice.sm3 == sm3_of(data) != issued_notice.sha256
+    issue_event = AuditEvent.get(AuditEvent.action == "notice.issue")
+    assert issued_notice.sm3 in str(issue_event.detail)
+
+    url = f"/v/{issued_notice.verify_token}"
+    page = client.get(url).get_data(as_text=True)
+    assert issued_notice.sha256 in page and issued_notice.sm3 in page and "SM3（国密）" in page
+    original = client.post(
+        url, {"file": (io.BytesIO(data), "n.pdf")}, content_type="multipart/form-data"
+    ).get_data(as_text=True)
+    assert "文件是印发的原件" in original
+    assert "SHA-256：一致" in original and "SM3（国密）：一致" in original
+    changed = client.post(
+        url, {"file": (io.BytesIO(data + b"%"), "n.pdf")}, content_type="multipart/form-data"
+    ).get_data(as_text=True)
+    assert "并非印发的原件" in changed
+    assert "SHA-256：不一致" in changed and "SM3（国密）：不一致" in changed
+
+
+def test_a_stored_file_whose_sm3_no_longer_matches_is_not_handed_out(app, login, issued_notice):
+    from inspect_app.models import Notice
+
+    Notice.update(sm3="0" * 64).where(Notice.id == issued_notice.id).execute()
+    response = login("duchaban").get(f"/notices/{issued_notice.id}/pdf")
+    assert response.status_code == 409 and "SM3 不一致" in response.get_data(as_text=True)
+
+
+def test_a_notice_issued_before_sm3_gets_it_from_its_intact_file_on_the_public_page(
+    app, client, login, issued_notice
+):
+    from inspect_app.models import Notice
+
+    right = issued_notice.sm3
+    Notice.update(sm3=None).where(Notice.id == issued_notice.id).execute()
+    page = client.get(f"/v/{issued_notice.verify_token}").get_data(as_text=True)
+    assert right in page and Notice.get_by_id(issued_notice.id).sm3 == right
+
+
+def test_migration_m0015_backfills_sm3_only_from_files_that_are_the_original(tmp_path, monkeypatch):
+    import hashlib
+    from datetime import datetime
+
+    from inspect_app.db import open_database
+    from inspect_app.migrations import migrate
+
+    uploads = tmp_path / "uploads"
+    (uploads / "notices").mkdir(parents=True)
+    monkeypatch.setenv("INSPECT_UPLOAD_FOLDER", str(uploads))
+    good, bad = b"%PDF-1.7 original", b"%PDF-1.7 original, edited"
+    (uploads / "notices" / "good.pdf").write_bytes(good)
+    (uploads / "notices" / "bad.pdf").write_bytes(bad)
+    db = open_database(f"sqlite:///{tmp_path / 'old.db'}")
+    db.connect()
+    try:
+        migrate(db, target=14)
+        for token, name, recorded in (
+            ("t-good", "good.pdf", hashlib.sha256(good).hexdigest()),
+            ("t-bad", "bad.pdf", hashlib.sha256(good).hexdigest()),  # file changed since
+            ("t-gone", "gone.pdf", hashlib.sha256(good).hexdigest()),
+        ):
+            db.execute_sql(
+                "INSERT INTO notice (kind, status, title, main_to, copy_to, context, created_at,"
+                " pdf_file, sha256, verify_token) VALUES ('reminder', 'issued', '催办通知', '和平社区',"
+                " '', '{}', ?, ?, ?, ?)",
+                (datetime(2026, 5, 1), name, recorded, token),
+            )
+        assert migrate(db) == [15]
+        rows = dict(db.execute_sql("SELECT verify_token, sm3 FROM notice").fetchall())
+        assert rows == {"t-good": sm3_of(good), "t-bad": None, "t-gone": None}
+    finally:
+        db.close()
