@@ -517,3 +517,64 @@ def test_migration_m0015_backfills_sm3_only_from_files_that_are_the_original(tmp
         assert rows == {"t-good": sm3_of(good), "t-bad": None, "t-gone": None}
     finally:
         db.close()
+
+
+# --- sec-harden: rare characters (CJK Ext-B–F) print (item 10) -------------------------------
+
+
+def pdf_text_and_fonts(pdf):
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(pdf))
+    fonts = {
+        str(font.get_object()["/BaseFont"])
+        for page in reader.pages
+        for font in page["/Resources"]["/Font"].values()
+    }
+    return "".join(page.extract_text() for page in reader.pages), fonts
+
+
+def test_a_name_in_cjk_extension_b_previews_is_approved_and_issued_in_hanamin(
+    login, demo, published_round
+):
+    """𠀀 (U+20000) and 𪚥 (U+2A6A5) are in no Fandol or Noto face: they used to stop preview,
+    审签 and 印发 of the whole notice, with its findings already locked."""
+    from inspect_app.models import Notice
+
+    finding = Finding.select().where(Finding.status == "confirmed").first()
+    Finding.update(description="责任人张𠀀𪚥未按期提交整改报告，𫠠𬺰同志补签").where(
+        Finding.id == finding.id
+    ).execute()
+    office, leader = login("duchaban"), login("lingdao")
+    response = office.post(
+        "/notices/new",
+        {"kind": "rectification", "round_id": published_round.id, "unit_id": demo["QH-DF-HP"].id},
+    )
+    assert response.status_code == 303
+    notice = Notice.get()
+    preview = office.get(f"/notices/{notice.id}/pdf")
+    assert preview.status_code == 200, preview.get_data(as_text=True)
+    text, fonts = pdf_text_and_fonts(preview.data)
+    assert "张𠀀𪚥" in text and "𫠠𬺰" in text  # Ext-B, Ext-C and Ext-E
+    assert any("HanaMin" in font for font in fonts), fonts
+    assert leader.post(f"/notices/{notice.id}/approve").status_code == 303
+    assert office.post(f"/notices/{notice.id}/issue").status_code == 303
+    issued = office.get(f"/notices/{notice.id}/pdf")
+    assert "张𠀀𪚥" in pdf_text_and_fonts(issued.data)[0]
+
+
+def test_the_renderer_names_fonts_hanazono_when_it_is_missing(monkeypatch):
+    from inspect_app.notices import render
+
+    monkeypatch.setattr(render, "_installed_families", lambda: {"Noto Serif CJK SC"})
+    missing = render.missing_fonts()
+    assert any("fonts-hanazono" in name for name in missing), missing
+    assert not any("fonts-noto-cjk" in name for name in missing)
+
+
+def test_every_font_stack_of_the_official_layout_ends_in_hanamin():
+    from inspect_app.notices import render
+
+    css = (render.STYLE_DIR / "gbt9704.css").read_text()
+    stacks = re.findall(r"font-family:\s*([^;]+);", css)
+    assert stacks and all('"HanaMinA", "HanaMinB"' in stack for stack in stacks), stacks
