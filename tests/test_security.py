@@ -578,3 +578,417 @@ def test_every_font_stack_of_the_official_layout_ends_in_hanamin():
     css = (render.STYLE_DIR / "gbt9704.css").read_text()
     stacks = re.findall(r"font-family:\s*([^;]+);", css)
     assert stacks and all('"HanaMinA", "HanaMinB"' in stack for stack in stacks), stacks
+
+
+# --- sec-harden: every free-text field has a maximum length (item 9) --------------------------
+
+
+def _database_state():
+    """Every row of every table: what a refused request must leave as it was."""
+    from inspect_app import models
+    from inspect_app.db import BaseModel
+
+    tables = [
+        m
+        for m in vars(models).values()
+        if isinstance(m, type) and issubclass(m, BaseModel) and m is not BaseModel
+    ]
+    return {m.__name__: sorted(map(repr, m.select().tuples())) for m in tables}
+
+
+@pytest.fixture
+def everything_to_write_into(app, login, demo, published_round, planned_round):
+    """An object of every kind a form writes text into, each in the state its form needs."""
+    from datetime import timedelta
+
+    from inspect_app import clock
+    from inspect_app.inspections.service import sheet_of
+    from inspect_app.models import AccountabilityFlag, ExtensionRequest, Notice
+
+    office, unit = login("duchaban"), login("hp-lianluo")
+    findings = [f.id for f in Finding.select().where(Finding.status == "confirmed")]
+    response = office.post(
+        f"/rounds/{published_round.id}/tasks/new",
+        MultiDict([("finding_ids", str(findings[0]))]),
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
+    task = Task.get()
+    assert unit.post(f"/tasks/{task.id}/actions/acknowledge", {"text": ""}).status_code == 303
+    asked = unit.post(
+        f"/tasks/{task.id}/extensions",
+        {"requested_deadline": (task.deadline + timedelta(days=10)).isoformat(), "reason": "人手"},
+    )
+    assert asked.status_code == 303, asked.get_data(as_text=True)
+    closed = office.post(
+        f"/rounds/{published_round.id}/tasks/new",
+        MultiDict([("finding_ids", str(findings[1]))]),
+    )
+    assert closed.status_code == 303
+    closed_task = Task.select().order_by(Task.id.desc()).get()
+    Task.update(status="closed", closed_at=clock.now()).where(Task.id == closed_task.id).execute()
+    late = office.post(
+        f"/rounds/{published_round.id}/tasks/new",
+        MultiDict([("finding_ids", str(findings[2]))]),
+    )
+    assert late.status_code == 303
+    late_task = Task.select().order_by(Task.id.desc()).get()
+    drafted = office.post(
+        "/notices/new",
+        {"kind": "rectification", "round_id": published_round.id, "unit_id": demo["QH-DF-HP"].id},
+    )
+    assert drafted.status_code == 303
+    flag = AccountabilityFlag.create(
+        unit=demo["QH-DF-YB"],
+        period="2026-Q4",
+        scope="type:community",
+        scope_label="社区排名",
+        reason="排名末位",
+        total=50,
+        rank=2,
+        of_count=2,
+    )
+    signed_off = Inspection.get(Inspection.round == published_round.id)
+    unassigned = Finding.create(
+        inspection=signed_off,
+        description="档案柜未上锁",
+        measure="档案柜加锁",
+        severity="一般",
+        deadline_days=10,
+        status="confirmed",
+    )
+    extra = Finding.create(
+        inspection=signed_off,
+        description="宣传栏内容未更新",
+        measure="更新宣传栏",
+        severity="一般",
+        deadline_days=10,
+        status="confirmed",
+    )
+    fresh = office.post(
+        f"/rounds/{published_round.id}/tasks/new",
+        MultiDict([("finding_ids", str(extra.id)), ("deadline", "2027-06-30")]),
+    )
+    assert fresh.status_code == 303, fresh.get_data(as_text=True)
+    fresh_task = Task.select().order_by(Task.id.desc()).get()
+    unit.post(f"/tasks/{fresh_task.id}/actions/acknowledge", {"text": ""})
+    clock.travel(late_task.deadline + timedelta(days=5))  # late enough for 催办
+    inspection = Inspection.get(Inspection.round == planned_round.id)
+    sheet = sheet_of(inspection)
+    from inspect_app.findings.service import add_adhoc
+    from tests.inspection_fixtures import make_round
+
+    draft = add_adhoc(
+        inspection,
+        {"description": "台账未归档", "severity": "一般", "deadline_days": "10"},
+        by=User.get(User.username == "ducha1"),
+    )
+
+    wucha = make_round(demo, slug="wucha-wugai-wucu", unannounced=False, units=("QH-DF-YB",))
+    with_text = Inspection.get(Inspection.round == wucha.id)
+    return {
+        "round": planned_round.id,
+        "published": published_round.id,
+        "inspection": inspection.id,
+        "compliance": next(s["code"] for s in sheet.items if s["response"] == "compliance"),
+        "with_text": with_text.id,
+        "text_item": next(s["code"] for s in sheet_of(with_text).items if s["response"] == "text"),
+        "finding": unassigned.id,
+        "signed_off": signed_off.id,
+        "task": task.id,
+        "request": ExtensionRequest.get().id,
+        "closed_task": closed_task.id,
+        "fresh_task": fresh_task.id,
+        "draft_finding": draft.id,
+        "late_task": late_task.id,
+        "notice": Notice.get().id,
+        "flag": flag.id,
+        "unit": demo["QH-DF-HP"].id,
+        "user": User.get(User.username == "hp-lianluo").id,
+    }
+
+
+def long(n):
+    return "长" * n
+
+
+# (who, url, form, words the 422 answer must contain: the field and its limit)
+OVER_LONG = [
+    ("admin", "/units/new", {"code": "X" * 33, "name": "单位", "type": "community"}, "最长 32 位"),
+    (
+        "admin",
+        "/units/new",
+        {"code": "QH-X", "name": long(101), "type": "community"},
+        "单位名称不能超过 100",
+    ),
+    (
+        "admin",
+        "/units/{unit}/edit",
+        {"code": "QH-DF-HP", "name": "和平社区党委", "type": "community", "secretary": long(33)},
+        "党组织书记不能超过 32",
+    ),
+    (
+        "admin",
+        "/units/{unit}/edit",
+        {"code": "QH-DF-HP", "name": "和平社区党委", "type": "community", "contact_name": long(33)},
+        "联系人不能超过 32",
+    ),
+    (
+        "admin",
+        "/units/{unit}/edit",
+        {
+            "code": "QH-DF-HP",
+            "name": "和平社区党委",
+            "type": "community",
+            "contact_phone": "1" * 33,
+        },
+        "联系电话",
+    ),
+    (
+        "admin",
+        "/users/new",
+        {
+            "username": "u" * 65,
+            "display_name": "张三",
+            "role": "inspector",
+            "password": "Abcdef123456",
+        },
+        "3–64 位",
+    ),
+    (
+        "admin",
+        "/users/new",
+        {
+            "username": "zhangsan",
+            "display_name": long(65),
+            "role": "inspector",
+            "password": "Abcdef123456",
+        },
+        "姓名不能超过 64",
+    ),
+    (
+        "admin",
+        "/users/{user}/edit",
+        {"display_name": long(65), "role": "unit_liaison", "unit_id": "{unit}"},
+        "姓名不能超过 64",
+    ),
+    (None, "/login", {"username": "u" * 65, "password": "x"}, "用户名不能超过 64"),
+    (
+        "duchaban",
+        "/rounds/new",
+        {
+            "name": long(201),
+            "checklist": "dangjian-anfang",
+            "starts_on": "2026-12-01",
+            "ends_on": "2026-12-05",
+            "unit_types": "community",
+        },
+        "批次名称不能超过 200",
+    ),
+    (
+        "duchaban",
+        "/rounds/new",
+        {
+            "name": "批次",
+            "description": long(2001),
+            "checklist": "dangjian-anfang",
+            "starts_on": "2026-12-01",
+            "ends_on": "2026-12-05",
+            "unit_types": "community",
+        },
+        "说明不能超过 2000",
+    ),
+    (
+        "duchaban",
+        "/rounds/{round}/teams",
+        {"name": long(65), "leader_id": "{leader}"},
+        "组名不能超过 64",
+    ),
+    (
+        "ducha1",
+        "/inspections/{inspection}/answers/{compliance}",
+        {
+            "value": "符合",
+            "note": long(2001),
+            "base_revision": "0",
+            "client_id": "long-note-01",
+            "author": "{ducha1}",
+        },
+        "情况说明不能超过 2000",
+    ),
+    (
+        "ducha1",
+        "/inspections/{with_text}/answers/{text_item}",
+        {
+            "value": long(2001),
+            "base_revision": "0",
+            "client_id": "long-text-01",
+            "author": "{ducha1}",
+        },
+        "记录不能超过 2000",
+    ),
+    (
+        "ducha1",
+        "/inspections/{inspection}/findings",
+        {"description": long(2001), "severity": "一般", "deadline_days": "10"},
+        "问题描述不能超过 2000",
+    ),
+    (
+        "ducha1",
+        "/inspections/{inspection}/findings",
+        {"description": "问题", "severity": "一般", "deadline_days": "10", "measure": long(2001)},
+        "整改措施不能超过 2000",
+    ),
+    ("duchaban", "/inspections/{signed_off}/reopen", {"reason": long(1001)}, "原因不能超过 1000"),
+    (
+        "ducha1",
+        "/inspections/{inspection}/findings/{draft_finding}",
+        {"description": long(2001), "severity": "一般", "deadline_days": "10"},
+        "问题描述不能超过 2000",
+    ),
+    (
+        "ducha1",
+        "/inspections/{inspection}/findings/{draft_finding}/dismiss",
+        {"reason": long(1001)},
+        "撤销理由不能超过 1000",
+    ),
+    (
+        "duchaban",
+        "/rounds/{published}/tasks/new",
+        {"finding_ids": "{finding}", "measures": long(4001)},
+        "整改措施不能超过 4000",
+    ),
+    (
+        "duchaban",
+        "/rounds/{published}/tasks/new",
+        {"finding_ids": "{finding}", "title": long(201)},
+        "任务名称不能超过 200",
+    ),
+    (
+        "duchaban",
+        "/rounds/{published}/tasks/new",
+        {"finding_ids": "{finding}", "responsible_person": long(33)},
+        "整改责任人不能超过 32",
+    ),
+    ("hp-lianluo", "/tasks/{task}/actions/report", {"text": long(4001)}, "不能超过 4000"),
+    (
+        "hp-lianluo",
+        "/tasks/{fresh_task}/extensions",
+        {"requested_deadline": "2027-07-30", "reason": long(2001)},
+        "延期理由不能超过 2000",
+    ),
+    (
+        "duchaban",
+        "/tasks/{task}/extensions/{request}",
+        {"decision": "refuse", "note": long(2001)},
+        "审批意见不能超过 2000",
+    ),
+    ("duchaban", "/tasks/{closed_task}/revisit", {"note": long(2001)}, "回访情况不能超过 2000"),
+    (
+        "duchaban",
+        "/tasks/{late_task}/escalations",
+        {"level": "remind", "decision": "skip", "note": long(2001)},
+        "决定说明不能超过 2000",
+    ),
+    ("duchaban", "/flags/{flag}", {"rung": "none", "note": long(2001)}, "说明不能超过 2000"),
+    (
+        "duchaban",
+        "/notices/{notice}/edit",
+        {"title": long(501), "main_to": "和平社区党委"},
+        "标题不能超过500",
+    ),
+    (
+        "duchaban",
+        "/notices/{notice}/edit",
+        {"title": "通知", "main_to": long(501)},
+        "主送机关不能超过500",
+    ),
+    (
+        "duchaban",
+        "/notices/{notice}/edit",
+        {"title": "通知", "main_to": "和平社区党委", "copy_to": long(501)},
+        "抄送不能超过500",
+    ),
+    ("lingdao", "/notices/{notice}/send-back", {"reason": long(1001)}, "退回理由不能超过 1000"),
+    (
+        "duchaban",
+        "/notice-templates/reminder",
+        {
+            "layout": "letter",
+            "letterhead": long(101),
+            "number_prefix": "区督催",
+            "title": "催办",
+            "main_to": "单位",
+            "body": "<p>正文</p>",
+            "signature": "督查室",
+        },
+        "发文机关标志不能超过100",
+    ),
+    (
+        "duchaban",
+        "/notice-templates/reminder",
+        {
+            "layout": "letter",
+            "letterhead": "督查室",
+            "number_prefix": "区督催",
+            "title": long(2001),
+            "main_to": "单位",
+            "body": "<p>正文</p>",
+            "signature": "督查室",
+        },
+        "标题不能超过2000",
+    ),
+    ("duchaban", "/holidays/2027/preview", {"text": long(20001)}, "通知全文不能超过 20000"),
+    (
+        "duchaban",
+        "/holidays/2026/days",
+        {"day": "2026-12-31", "kind": "holiday", "name": long(41)},
+        "节日名称不能超过 40",
+    ),
+]
+
+
+def test_every_text_field_refuses_an_over_long_value_naming_the_field_and_its_limit(
+    app, login, everything_to_write_into
+):
+    """The survey of every form that takes free text: an over-long value is a 422 whose message
+    names the field and its limit, and not one row of the database changes."""
+    from tests.conftest import Client
+
+    ids = everything_to_write_into | {
+        "leader": User.get(User.username == "zuzhang").id,
+        "ducha1": User.get(User.username == "ducha1").id,
+    }
+    clients = {who: login(who) if who else Client(app) for who, *_ in OVER_LONG}
+    before = _database_state()
+    problems = []
+    for who, url, form, words in OVER_LONG:
+        data = MultiDict()
+        for name, value in form.items():
+            data.add(name, value.format(**ids) if "{" in value else value)
+        response = clients[who].post(url.format(**ids), data)
+        text = response.get_data(as_text=True)
+        if response.status_code != 422 or words not in text:
+            said = re.findall(r"[\u4e00-\u9fff][^<>\n]{0,60}不能超过[^<>\n]{0,30}", text)[:2]
+            problems.append(f"{url} {list(form)}: {response.status_code}, {words!r} not in {said}")
+    assert problems == [], "\n".join(problems)
+    assert _database_state() == before
+
+
+def test_an_over_long_sheet_cell_is_refused_by_the_unit_import(login):
+    from openpyxl import Workbook
+
+    from inspect_app.models import Unit
+
+    book = Workbook()
+    book.active.append(["单位编码", "单位名称", "单位类型"])
+    book.active.append(["QH-NEW", long(101), "社区"])
+    out = io.BytesIO()
+    book.save(out)
+    count = Unit.select().count()
+    response = login("admin").post(
+        "/units/import",
+        {"file": (io.BytesIO(out.getvalue()), "units.xlsx")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422 and "单位名称不能超过 100" in response.get_data(as_text=True)
+    assert Unit.select().count() == count

@@ -30,6 +30,7 @@ from inspect_app.models import (
 )
 from inspect_app.notices import documents, kinds, wording
 from inspect_app.notices.kinds import KINDS
+from inspect_app.texts import REASON, too_long
 from inspect_app.vocab import UNIT_ROLES
 
 STATUS_LABELS = {"draft": "草稿", "approved": "已审签", "issued": "已印发"}
@@ -329,6 +330,8 @@ def send_back(notice, *, by, reason):
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("请说明退回理由", fields={"reason": "请说明退回理由"})
+    if problem := too_long(reason, "退回理由", REASON):
+        raise ValidationFailed(problem, fields={"reason": problem})
     with database.atomic():
         notice.status, notice.approved_by, notice.approved_at = "draft", None, None
         notice.save(only=[Notice.status, Notice.approved_by, Notice.approved_at])
