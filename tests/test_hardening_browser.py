@@ -172,3 +172,27 @@ def test_pages_work_under_the_content_security_policy_without_a_single_violation
     finally:
         context.close()
     assert problems == []
+
+
+def test_a_notice_pdf_opens_in_chromiums_viewer_under_the_download_policy(
+    browser, live_server, demo, published_round
+):
+    """Downloads run no script (script-src 'none') but keep object-src: Chromium shows a PDF in
+    its own viewer, an <embed> that object-src 'none' would blank on some versions."""
+    from inspect_app.models import User
+    from inspect_app.notices import service
+
+    notice = service.draft_rectification(
+        published_round, demo["QH-DF-HP"], by=User.get(User.username == "duchaban")
+    )
+    context, page = new_tablet(browser)
+    try:
+        sign_in(page, live_server, "duchaban")
+        response = page.goto(f"{live_server}/notices/{notice.id}/pdf")
+        policy = response.all_headers()["content-security-policy"]
+        assert response.status == 200 and "script-src 'none'" in policy
+        page.wait_for_timeout(1500)
+        viewers = [f for f in page.frames if f.url.startswith("chrome-extension://")]
+        assert viewers, [f.url for f in page.frames]
+    finally:
+        context.close()
