@@ -18,8 +18,9 @@ PY_PLATFORM = $(PYTHON) -c 'import platform, sys; print(f"cp{sys.version_info[0]
 # The uv that make lock writes requirements/*.lock with.
 UV_VERSION := 0.13.8
 
-# Pango/HarfBuzz for WeasyPrint (libharfbuzz-subset0 keeps CJK PDFs fast), CJK fonts for pages and PDFs.
-RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig fonts-noto-cjk
+# Pango/HarfBuzz for WeasyPrint (libharfbuzz-subset0 keeps CJK PDFs fast), CJK fonts for pages and PDFs
+# (fonts-hanazono: CJK Extensions B–F, rare characters in people's names, the last fallback).
+RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig fonts-noto-cjk fonts-hanazono
 # The tests start their own PostgreSQL and drive Debian's Chromium; pdftoppm checks PDFs;
 # certutil (libnss3-tools) makes that Chromium trust the app's CA, as an installed tablet does;
 # debootstrap makes the minimal Debian 12 that the offline bundle is installed into; faketime runs

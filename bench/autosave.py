@@ -19,8 +19,8 @@ What it starts (all on 127.0.0.1, in a temporary directory removed at the end):
 
 Every simulated tablet logs in like a browser (GET /login, POST /login, GET a page for the
 session's CSRF token) and saves like ``static/app.js``: a multipart POST to
-``/inspections/<id>/answers/<code>`` with value, note, a fresh client_id and the base_revision
-it last saw, ``Accept: application/json`` and ``X-CSRFToken``. Tablets own disjoint items, so a
+``/inspections/<id>/answers/<code>`` with value, note, a fresh client_id, the base_revision
+it last saw and its author's user id, ``Accept: application/json`` and ``X-CSRFToken``. Tablets own disjoint items, so a
 409 means a bug. The load generator is asyncio with hand-written HTTP/1.1 over keep-alive
 streams (standard library only); tablets of one account share its session cookie, which the
 server cannot tell from separate logins.
@@ -84,6 +84,7 @@ CLIENT_IDLE_LIMIT = 1.5  # reconnect before gunicorn's 2 s keep-alive closes an 
 BOOT_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 CSRF_RE = re.compile(r'name="csrf_token"\s+value="([^"]+)"')
+USER_RE = re.compile(r'data-user-id="(\d+)"')
 COMPLIANCE_VALUES = ("符合", "不符合", "基本符合")
 
 
@@ -429,6 +430,7 @@ class Item:
 class Session:
     cookies: dict
     csrf: str
+    user_id: str  # each save names its author, as the tablet's outbox does
 
     @property
     def cookie_header(self):
@@ -453,7 +455,7 @@ async def login(port, username, password, stats):
         body = urlencode(
             {"username": username, "password": password, "csrf_token": match.group(1)}
         ).encode()
-        jar = Session(cookies, "")
+        jar = Session(cookies, "", "")
         done = await conn.request(
             build_request(
                 port,
@@ -474,9 +476,10 @@ async def login(port, username, password, stats):
         )
         take_cookies(cookies, page.cookies)
         match = CSRF_RE.search(page.text)
-        if page.status != 200 or not match:
+        user = USER_RE.search(page.text)
+        if page.status != 200 or not match or not user:
             raise RuntimeError(f"GET /account/password as {username}: {page.status}")
-        return Session(cookies, match.group(1))
+        return Session(cookies, match.group(1), user.group(1))
     finally:
         conn.close()
 
@@ -504,6 +507,7 @@ class Tablet:
                 ("note", note),
                 ("client_id", client_id),
                 ("base_revision", str(item.revision)),
+                ("author", self.session.user_id),
             ]
         )
         raw = build_request(
@@ -945,7 +949,7 @@ async def bench(profile, tmp, results):
         peaks_reset = all([app.reset_peaks(), floor.reset_peaks()])
         if not peaks_reset:
             log("could not reset peak RSS; app_peak_rss_mb includes the logins")
-        floor_session = Session({"inspect_session": "x" * 180}, "y" * 90)
+        floor_session = Session({"inspect_session": "x" * 180}, "y" * 90, "1")
 
         def items():
             pairs = list(work["pairs"])

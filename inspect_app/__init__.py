@@ -4,7 +4,7 @@ from flask import Flask, g, jsonify
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.routing import IntegerConverter
 
-from inspect_app import config, db, deploy, web
+from inspect_app import config, db, deploy, headers, web
 from inspect_app.auth.access import enforce_access_rules, requires
 from inspect_app.auth.permissions import PUBLIC, can
 from inspect_app.auth.session import load_user
@@ -36,6 +36,7 @@ def create_app(overrides=None):
     db.init_app(app)
     csrf.init_app(app)
     web.init_app(app)
+    headers.init_app(app)
     deploy.init_app(app)
     scores_config.configure(app)
 

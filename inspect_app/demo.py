@@ -427,6 +427,7 @@ def _answer_and_sign_off(inspection, answers, people):
             by=people["ducha1"],
             client_id=f"demo-{inspection.id}-{code}",
             base_revision=0,
+            author=str(people["ducha1"].id),
         )
     inspection = inspections.get_inspection(inspection.id)
     inspections.submit(inspection, by=people["ducha1"])

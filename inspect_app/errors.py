@@ -28,3 +28,9 @@ class Forbidden(ServiceError):
 
 class NotFound(ServiceError):
     status = 404
+
+
+class Busy(ServiceError):
+    """The server refuses work it cannot take on now (the client may retry shortly)."""
+
+    status = 503

@@ -408,8 +408,8 @@ class Notice(BaseModel):
     """An official document (整改通知书, 督查通报, 催办通知, …): draft → 审签 approved → 印发 issued.
 
     The data it speaks about is frozen into `context` when drafted, so what the approver signs is
-    what gets issued. Issuing numbers it, renders the PDF once and records its SHA-256; an issued
-    notice never changes again, a correction is a new notice that `supersedes` it."""
+    what gets issued. Issuing numbers it, renders the PDF once and records its SHA-256 and SM3;
+    an issued notice never changes again, a correction is a new notice that `supersedes` it."""
 
     kind = CharField(max_length=16, index=True)
     status = CharField(max_length=12, default="draft", index=True)
@@ -434,6 +434,7 @@ class Notice(BaseModel):
     number = CharField(max_length=40, null=True)  # 区督改〔2026〕3号
     pdf_file = CharField(max_length=100, null=True)  # under UPLOAD_FOLDER/notices/
     sha256 = CharField(max_length=64, null=True)
+    sm3 = CharField(max_length=64, null=True)  # 国密 SM3 of the same file
     pdf_size = IntegerField(null=True)
     page_count = IntegerField(null=True)
     verify_token = CharField(max_length=32, unique=True)

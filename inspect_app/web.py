@@ -24,6 +24,7 @@ ERROR_MESSAGES = {
     422: "提交的内容有误，请修改后重试",
     429: "请求过于频繁，请稍后再试",
     500: "系统内部错误，已记录，请稍后重试或联系系统管理员",
+    503: "服务器正忙，请稍后重试",
 }
 
 
@@ -63,7 +64,10 @@ def error_response(status, message, gap=None):
         response.headers["HX-Reswap"] = "innerHTML"
         return response
     return make_response(
-        render_template("errors.html", status=status, message=message, gap=gap), status
+        render_template(
+            "errors.html", status=status, message=message, gap=gap, back_url=_back_url()
+        ),
+        status,
     )
 
 
@@ -85,6 +89,17 @@ def record_refusal(action, what):
         )
     except Exception:
         current_app.logger.exception("could not record a refused request in the audit trail")
+
+
+def _back_url():
+    """The page the user came from, when it is one of ours (a link, not `javascript:`, which the
+    Content-Security-Policy forbids)."""
+    referrer = urlsplit(request.referrer or "")
+    if not referrer.path or referrer.netloc != request.host:
+        return None
+    if request.method == "GET" and referrer.path == request.path:
+        return None  # a link back to the very page that failed
+    return safe_next_url(referrer.path + (f"?{referrer.query}" if referrer.query else ""))
 
 
 def refuse_nul():
@@ -142,7 +157,10 @@ def init_app(app):
     def _service(error):
         if error.status == 403:
             record_refusal("access.denied", f"拒绝操作（{error.message}）")
-        return error_response(error.status, error.message, getattr(error, "gap", None))
+        response = error_response(error.status, error.message, getattr(error, "gap", None))
+        if error.status == 503:
+            response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(error):

@@ -24,7 +24,7 @@ from inspect_app.demo import DEMO_PASSWORD  # noqa: E402
 from inspect_app.migrations import migrate  # noqa: E402
 from tests.pg_server import PostgresServer  # noqa: E402
 
-pytest_plugins = ["tests.inspection_fixtures"]
+pytest_plugins = ["tests.inspection_fixtures", "tests.browser_fixtures"]
 
 PROJECT = Path(__file__).resolve().parent.parent
 DATABASES = ("sqlite", "postgres")
@@ -191,10 +191,13 @@ class Client:
         return response
 
     def login(self, username, password=DEMO_PASSWORD):
+        from inspect_app.models import User
+
         self._token = None
         response = self.post("/login", {"username": username, "password": password})
         assert response.status_code == 303, response.get_data(as_text=True)
         self._token = None
+        self.user_id = User.get(User.username == username).id  # the author of its autosaves
         return response
 
 

@@ -43,7 +43,12 @@ def jpeg_bytes(size=(800, 600), color=(200, 30, 30)):
 
 
 def save(client, inspection, code, fields, *, base=0, client_id=None):
-    data = {"client_id": client_id or uuid.uuid4().hex, "base_revision": str(base), **fields}
+    data = {
+        "client_id": client_id or uuid.uuid4().hex,
+        "base_revision": str(base),
+        "author": str(getattr(client, "user_id", "")),  # as the tablet's outbox sends it
+        **fields,
+    }
     return client.post(
         f"/inspections/{inspection.id}/answers/{code}", data, headers={"Accept": "application/json"}
     )

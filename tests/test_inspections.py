@@ -212,9 +212,17 @@ def test_only_the_team_may_fill_in(login, inspection):
 
 def test_plain_form_post_without_javascript_saves_and_redirects(login, inspection):
     code = first("compliance", inspection)["code"]
-    response = login("ducha1").post(
+    inspector = login("ducha1")
+    page = inspector.get(f"/inspections/{inspection.id}").get_data(as_text=True)
+    assert f'name="author" value="{inspector.user_id}"' in page  # the form names its author
+    response = inspector.post(
         f"/inspections/{inspection.id}/answers/{code}",
-        {"value": "符合", "base_revision": "0", "client_id": uuid.uuid4().hex},
+        {
+            "value": "符合",
+            "base_revision": "0",
+            "client_id": uuid.uuid4().hex,
+            "author": str(inspector.user_id),
+        },
     )
     assert response.status_code == 303 and response.headers["Location"].endswith(f"#item-{code}")
 

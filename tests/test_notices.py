@@ -846,16 +846,38 @@ def test_two_issuers_at_once_get_consecutive_numbers(app, login, published_two_u
         ("{{ 2 ** 100000 }}", "无法生成"),
         ("{{ lipsum(100000) }}", "无法生成"),
         ("{% for i in range(99999) %}{{ unit.name * 50 }}{% endfor %}", "过长"),
+        # what the tester built before the size check (100+ MB) or ran for 31 s / 40 s
+        ("{{ unit.name|center(20000000) }}", "过长"),
+        ('{{ "%20000000s" % unit.name }}', "过长"),
+        ('{{ "%s"|format(unit.name)|center(300000000) }}', "内存"),
+        ('{{ "%-*s"|format(400000000, unit.name) }}', "内存"),
+        (
+            "{% for i in range(10000) %}{% for j in range(10000) %}"
+            "{% set x = j|string %}{% endfor %}{% endfor %}",
+            "秒",
+        ),
     ],
 )
 def test_templates_cannot_make_huge_output(app, login, body, message):
-    from inspect_app.notices import wording
+    """Saving and previewing refuse such a template within seconds, and nothing is saved; the
+    web process never holds what it would have built (a bounded worker does, then is ended)."""
+    import resource
+
+    from inspect_app.notices import bounded, wording
 
     current = wording.current("reminder")
     form = {name: getattr(current, name) for name in wording.FIELDS} | {"body": body}
-    response = login("duchaban").post("/notice-templates/reminder", form)
-    assert response.status_code == 422 and message in response.get_data(as_text=True)
+    admin = login("duchaban")
+    own_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for url in ("/notice-templates/reminder", "/notice-templates/reminder/preview"):
+        started = time.monotonic()
+        response = admin.post(url, form)
+        assert response.status_code == 422 and message in response.get_data(as_text=True), url
+        assert "正文" in response.get_data(as_text=True)  # the field is named
+        assert time.monotonic() - started < bounded.WALL_SECONDS + 3, url
     assert NoticeTemplate.select().count() == 0
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - own_peak) / 1024
+    assert grown_mb < 50, f"the test process grew by {grown_mb:.0f} MB"
 
 
 def test_huge_table_spans_in_a_template_are_capped_so_rendering_stays_quick(app, login):

@@ -205,6 +205,7 @@ def test_a_scored_inspection_signed_off_writes_lines_and_the_period_total(
             by=inspector,
             client_id=f"t-{spec['code']}-0000",
             base_revision=0,
+            author=str(inspector.id),
         )
     inspection = inspections.get_inspection(scored_inspection.id)
     inspections.submit(inspection, by=inspector)

@@ -9,6 +9,7 @@ from inspect_app import audit, clock
 from inspect_app.db import database
 from inspect_app.errors import TooManyAttempts, ValidationFailed
 from inspect_app.models import LoginAttempt, User, now
+from inspect_app.texts import too_long
 
 LOCK_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_ACCOUNT = 5
@@ -98,6 +99,8 @@ def authenticate(username, password, *, ip):
     username = (username or "").strip()
     if not username or not password:
         raise ValidationFailed("请输入用户名和密码")
+    if problem := too_long(username, "用户名", 64):  # no account has a longer one
+        raise ValidationFailed(problem)
     _refuse_if_throttled(username, ip)
     user = User.get_or_none(User.username == username)
     password_ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)

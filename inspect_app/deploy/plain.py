@@ -23,7 +23,7 @@ from flask import Flask, current_app, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
-from inspect_app import config
+from inspect_app import config, headers
 from inspect_app.deploy import tls
 from inspect_app.deploy.serving import LOCAL_CA, OWN
 from inspect_app.deploy.views import bp, request_hostname
@@ -48,6 +48,7 @@ def create_plain_app(overrides=None):
 
     app.config["SERVING"] = from_environment(config.instance_path())
     app.config.update(overrides or {})
+    headers.init_app(app)
     app.register_blueprint(bp)
     app.add_url_rule("/", "to_https", to_https, defaults={"path": ""}, methods=ALL_METHODS)
     app.add_url_rule("/<path:path>", "to_https", to_https, methods=ALL_METHODS)

@@ -5,6 +5,7 @@ from inspect_app.db import database
 from inspect_app.errors import Conflict, NotFound, ValidationFailed
 from inspect_app.ids import parse_ids
 from inspect_app.models import Answer, AuditEvent, Finding, FindingPhoto, Photo, TaskFinding
+from inspect_app.texts import REASON, too_long
 from inspect_app.vocab import SEVERITIES
 
 ACTIVE = ("draft", "confirmed")
@@ -83,7 +84,7 @@ def clean_finding(data):
     if len(measure) > 2000:
         errors["measure"] = "整改措施不能超过 2000 字"
     if errors:
-        raise ValidationFailed("请修改标出的内容", fields=errors)
+        raise ValidationFailed("请修改：" + "；".join(errors.values()), fields=errors)
     return {
         "description": description,
         "severity": severity,
@@ -158,6 +159,8 @@ def dismiss(finding, *, by, reason):
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("撤销问题须填写理由", fields={"reason": "撤销问题须填写理由"})
+    if problem := too_long(reason, "撤销理由", REASON):
+        raise ValidationFailed(problem, fields={"reason": problem})
     if finding.status not in ACTIVE:
         raise Conflict("该问题已撤销或合并")
     with database.atomic():

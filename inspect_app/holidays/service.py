@@ -14,6 +14,7 @@ from inspect_app.errors import Conflict, ValidationFailed
 from inspect_app.holidays import workdays
 from inspect_app.holidays.notice import HOLIDAY, KIND_LABELS, WORKDAY, DayEntry, read_notice
 from inspect_app.models import AuditEvent, HolidayDate, HolidayYear, Notification, User
+from inspect_app.texts import NOTICE_TEXT, too_long
 
 # Sent with the years whose working days changed; scores re-judge the tasks those years touch.
 calendar_changed = signal("calendar-changed")
@@ -131,6 +132,8 @@ def preview_notice(year, text):
         raise ValidationFailed(
             "请粘贴国务院办公厅节假日安排通知的全文", fields={"text": "请粘贴通知全文"}
         )
+    if problem := too_long(text, "通知全文", NOTICE_TEXT):
+        raise ValidationFailed(problem, fields={"text": problem})
     days = read_notice(text, year)
     return days, changes(workdays.current().days_of(year), days)
 

@@ -114,11 +114,37 @@ def _transition_event(inspection, to_status, by, reason=""):
     )
 
 
-def save_answer(inspection, code, form, *, by, client_id, base_revision):
-    """Apply one autosave. A save whose client_id was seen before is not applied again."""
+class WrongAuthor(Conflict):
+    """A save typed by another account than the one signed in: on a shared tablet, the previous
+    inspector's unsent edit must not be saved under the next one's name."""
+
+
+def _check_author(author, by):
+    """`author` is the id of the account the tablet's outbox stored the edit for (the page's
+    signed-in user when it was typed); it must be the account of this session."""
+    from inspect_app.ids import parse_id
+    from inspect_app.models import User
+
+    if not str(author if author is not None else "").strip():
+        raise ValidationFailed("保存请求缺少录入人（author），请刷新页面后重试")
+    author_id = parse_id(author)
+    if author_id == by.id:
+        return
+    other = User.get_or_none(User.id == author_id) if author_id else None
+    who = f"{other.display_name}（{other.username}）" if other else "另一个账号"
+    raise WrongAuthor(
+        f"这条修改是{who}在本机录入、尚未发送的，不能以当前登录的账号（{by.display_name}）保存。"
+        f"请由{who}登录后自动发送，或由其在退出登录时放弃。"
+    )
+
+
+def save_answer(inspection, code, form, *, by, client_id, base_revision, author):
+    """Apply one autosave. A save whose client_id was seen before is not applied again; a save
+    typed by another account than `by` is refused."""
     client_id = (client_id or "").strip()
     if not 8 <= len(client_id) <= 64:
         raise ValidationFailed("保存请求缺少有效的标识（client_id），请刷新页面后重试")
+    _check_author(author, by)
     receipt = _receipt(client_id)
     if receipt is not None:
         answer = Answer.get_by_id(receipt.answer_id)

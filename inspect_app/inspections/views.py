@@ -6,7 +6,12 @@ from inspect_app.errors import NotFound, ServiceError
 from inspect_app.findings import service as findings
 from inspect_app.inspections import photos as photo_service
 from inspect_app.inspections import scoring, service
-from inspect_app.inspections.service import STATUS_LABELS, AnswerConflict, Incomplete
+from inspect_app.inspections.service import (
+    STATUS_LABELS,
+    AnswerConflict,
+    Incomplete,
+    WrongAuthor,
+)
 from inspect_app.vocab import EVIDENCE, RESPONSE_TYPES, SEVERITIES, UNIT_TYPES
 from inspect_app.web import render
 
@@ -78,7 +83,12 @@ def save_answer(inspection_id, code):
             by=g.user,
             client_id=request.form.get("client_id"),
             base_revision=request.form.get("base_revision"),
+            author=request.form.get("author"),
         )
+    except WrongAuthor as error:
+        if not wants_json():
+            raise
+        return jsonify(error=error.message, wrong_author=True), error.status
     except AnswerConflict as conflict:
         if not wants_json():
             raise

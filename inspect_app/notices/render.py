@@ -25,8 +25,11 @@ FONT_FILES = {
     ("FandolHei", "bold"): "FandolHei-Bold.otf",
     ("FandolKai", "normal"): "FandolKai-Regular.otf",
 }
-# Fandol covers GB2312 only; rare characters in names (喆, 堃, 珺…) fall back to Noto CJK SC.
+# Fandol covers GB2312 only; rare characters in names (喆, 堃, 珺…) fall back to Noto CJK SC,
+# and those beyond it — CJK Extensions B to F, common in people's names (𠀀, 𪚥) — to HanaMin
+# (Debian's fonts-hanazono), the last in every stack of gbt9704.css.
 FALLBACK_FAMILIES = ("Noto Serif CJK SC", "Noto Sans CJK SC")
+RARE_FAMILIES = ("HanaMinA", "HanaMinB")
 
 
 class RenderRefused(ServiceError):
@@ -42,21 +45,25 @@ class FetchRefused(Exception):
 def missing_fonts():
     """Names of the 公文 fonts that are not installed (empty when all are)."""
     missing = [name for name in FONT_FILES.values() if not (FONT_DIR / name).is_file()]
-    if not _fallback_installed():
+    listed = _installed_families()
+    if not any(family in listed for family in FALLBACK_FAMILIES):
         missing.append(" / ".join(FALLBACK_FAMILIES) + "（fonts-noto-cjk）")
+    if not all(family in listed for family in RARE_FAMILIES):
+        missing.append(" / ".join(RARE_FAMILIES) + "（fonts-hanazono，生僻字）")
     return missing
 
 
-def _fallback_installed():
+def _installed_families():
+    """The font families fontconfig knows, one name per item."""
     import subprocess
 
     try:
         listed = subprocess.run(
-            ["fc-list", ":lang=zh-cn", "family"], capture_output=True, text=True, timeout=10
+            ["fc-list", ":", "family"], capture_output=True, text=True, timeout=10
         ).stdout
     except (OSError, subprocess.SubprocessError):
-        return False
-    return any(family in listed for family in FALLBACK_FAMILIES)
+        return set()
+    return {name.strip() for line in listed.splitlines() for name in line.split(",")}
 
 
 def font_face_css():

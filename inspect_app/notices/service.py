@@ -2,9 +2,10 @@
 
 Drafting freezes the data into the notice; approving is a second person's signature on exactly
 that; issuing numbers it (per kind and year, without gaps), renders the PDF once, stores it with
-its SHA-256 and never renders it again. A correction is a new notice that supersedes the old.
+its SHA-256 and its SM3 (国密, GB/T 32905) and never renders it again. A correction is a new notice that supersedes the old.
 """
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -29,6 +30,7 @@ from inspect_app.models import (
 )
 from inspect_app.notices import documents, kinds, wording
 from inspect_app.notices.kinds import KINDS
+from inspect_app.texts import REASON, too_long
 from inspect_app.vocab import UNIT_ROLES
 
 STATUS_LABELS = {"draft": "草稿", "approved": "已审签", "issued": "已印发"}
@@ -328,6 +330,8 @@ def send_back(notice, *, by, reason):
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("请说明退回理由", fields={"reason": "请说明退回理由"})
+    if problem := too_long(reason, "退回理由", REASON):
+        raise ValidationFailed(problem, fields={"reason": problem})
     with database.atomic():
         notice.status, notice.approved_by, notice.approved_at = "draft", None, None
         notice.save(only=[Notice.status, Notice.approved_by, Notice.approved_at])
@@ -407,12 +411,17 @@ def issue(notice, *, by, upload_folder, base_url):
         os.replace(partial, folder / file_name)
         notice.status, notice.issued_by, notice.issued_at = "issued", by, issued_at
         notice.number_year, notice.number_seq, notice.number = year, seq, number
-        notice.pdf_file, notice.sha256 = file_name, hashlib.sha256(pdf).hexdigest()
+        notice.pdf_file = file_name
+        notice.sha256, notice.sm3 = digests(pdf)
         notice.pdf_size, notice.page_count = len(pdf), pages
         notice.save()
         _tell_recipients(notice)
         audit.record(
-            by, "notice.issue", notice, f"印发{number}：{notice.title}", {"sha256": notice.sha256}
+            by,
+            "notice.issue",
+            notice,
+            f"印发{number}：{notice.title}",
+            {"sha256": notice.sha256, "sm3": notice.sm3},
         )
     return notice
 
@@ -441,8 +450,15 @@ class StoredPdfDamaged(Exception):
     pass
 
 
+def digests(data):
+    """(SHA-256, SM3) of a file, as hex."""
+    return hashlib.sha256(data).hexdigest(), hashlib.new("sm3", data).hexdigest()
+
+
 def stored_pdf(notice, upload_folder=None):
-    """The issued PDF exactly as frozen; refuses to hand out a file whose hash has changed."""
+    """The issued PDF exactly as frozen; refuses to hand out a file whose SHA-256 or SM3 has
+    changed. A notice issued before SM3 was recorded gets it here, from a file whose SHA-256
+    proves it the original."""
     from flask import current_app
 
     folder = Path(upload_folder or current_app.config["UPLOAD_FOLDER"]) / "notices"
@@ -450,8 +466,14 @@ def stored_pdf(notice, upload_folder=None):
         data = (folder / notice.pdf_file).read_bytes()
     except (OSError, TypeError) as error:
         raise NotFound("公文文件缺失，请联系系统管理员") from error
-    if hashlib.sha256(data).hexdigest() != notice.sha256:
+    sha256, sm3 = digests(data)
+    if sha256 != notice.sha256:
         raise Conflict("公文文件与印发时登记的 SHA-256 不一致，文件可能被改动，已停止提供")
+    if notice.sm3 is None:
+        notice.sm3 = sm3
+        Notice.update(sm3=sm3).where(Notice.id == notice.id, Notice.sm3.is_null()).execute()
+    elif sm3 != notice.sm3:
+        raise Conflict("公文文件与印发时登记的 SM3 不一致，文件可能被改动，已停止提供")
     return data
 
 
@@ -511,8 +533,26 @@ def by_token(token):
     return notice
 
 
-def hash_matches(notice, data):
-    return hashlib.sha256(data).hexdigest() == notice.sha256
+def record_missing_sm3(notice):
+    """For a notice issued before SM3 was recorded: take it from the stored file now, if that file
+    is intact. The verification page shows the notice with both digests where it can."""
+    if notice.sm3 is None:
+        # Otherwise the page shows SM3 as 未登记; the file check still compares SHA-256.
+        with contextlib.suppress(NotFound, Conflict):
+            stored_pdf(notice)
+    return notice
+
+
+def file_check(notice, data):
+    """Whether an uploaded file is the issued original: {"sha256": bool, "sm3": bool or None
+    (not recorded)}, and "original" when every recorded digest matches."""
+    sha256, sm3 = digests(data)
+    result = {
+        "sha256": sha256 == notice.sha256,
+        "sm3": None if notice.sm3 is None else sm3 == notice.sm3,
+    }
+    result["original"] = result["sha256"] and result["sm3"] is not False
+    return result
 
 
 def superseded_by(notice):

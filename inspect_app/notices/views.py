@@ -423,6 +423,7 @@ def template_preview(kind):
 
 
 def _verify_page(notice, status=200, match=None):
+    service.record_missing_sm3(notice)
     correction = service.superseded_by(notice)
     if correction is not None and correction.status != "issued":
         correction = None  # a correction in draft does not replace anything yet
@@ -451,4 +452,4 @@ def verify_file(token):
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise ValidationFailed("请选择要核对的 PDF 文件")
-    return _verify_page(notice, match=service.hash_matches(notice, upload.read()))
+    return _verify_page(notice, match=service.file_check(notice, upload.read()))

@@ -2,7 +2,8 @@
 
 Templates run in Jinja's sandbox with autoescaping, so a template can only format the data it
 is given, and a finding's text is printed as text even if it looks like HTML. Undefined names
-are errors, so a typo is caught at preview instead of printing an empty gap in a notice.
+are errors, so a typo is caught at preview instead of printing an empty gap in a notice. The
+sandbox runs in worker processes bounded in time and memory (bounded.py, sandbox.py).
 """
 
 import re
@@ -10,14 +11,13 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from markupsafe import Markup
 
 from inspect_app import audit
 from inspect_app.db import database
 from inspect_app.errors import ValidationFailed
 from inspect_app.models import NoticeTemplate
+from inspect_app.notices import bounded, sandbox
 from inspect_app.notices.kinds import KINDS, sample_context
 
 LAYOUTS = {"file": "文件格式（红头、发文字号、红色分隔线）", "letter": "信函格式（红色双线）"}
@@ -33,28 +33,7 @@ FIELDS = {
     "copy_to": ("抄送", True, 2000),
     "printed_by": ("印发机关", False, 100),
 }
-MAX_OUTPUT = 200_000  # characters a field may produce: a notice is a few pages, not a novel
 MAX_SPAN = 50  # rowspan/colspan: huge spans make the layout engine run for minutes
-
-
-class _LimitedSandbox(SandboxedEnvironment):
-    """The sandbox, plus limits on what `*` and `**` may build (Jinja limits only range())."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context, operator, left, right):
-        if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
-            raise SecurityError("指数过大")
-        if operator == "*":
-            for seq, count in ((left, right), (right, left)):
-                sized = isinstance(seq, str | list | tuple) and isinstance(count, int)
-                if sized and len(seq) * count > MAX_OUTPUT:
-                    raise SecurityError("重复生成的内容过长")
-        return super().call_binop(context, operator, left, right)
-
-
-_env = _LimitedSandbox(autoescape=True, undefined=StrictUndefined, trim_blocks=True)
-_env.globals.pop("lipsum", None)
 _SPAN = re.compile(r"""(?i)\b(rowspan|colspan)(\s*=\s*["']?)(\d+)""")
 
 
@@ -86,48 +65,45 @@ def versions(kind):
     )
 
 
-def _compile(name, source):
-    try:
-        return _env.from_string(source)
-    except TemplateSyntaxError as error:
-        raise ValidationFailed(
-            f"{FIELDS[name][0]}第{error.lineno}行有语法错误：{error.message}",
-            fields={name: f"第{error.lineno}行：{error.message}"},
-        ) from error
-
-
-def _fill_one(name, source, context):
-    try:
-        text = _compile(name, source).render(context)
-        if len(text) > MAX_OUTPUT:
-            raise ValidationFailed(
-                f"{FIELDS[name][0]}生成的内容过长（超过{MAX_OUTPUT}字）",
-                fields={name: "生成的内容过长"},
-            )
-        return text
-    except ValidationFailed:
-        raise
-    except TemplateError as error:
-        raise ValidationFailed(
-            f"{FIELDS[name][0]}无法生成：{error}", fields={name: str(error)}
-        ) from error
-    except (TypeError, ValueError, KeyError, IndexError, ArithmeticError, RecursionError) as error:
-        raise ValidationFailed(
-            f"{FIELDS[name][0]}无法生成：{error}", fields={name: str(error)}
-        ) from error
+def _refusal(error):
+    """The form's error for a template the worker could not render (see bounded.render)."""
+    name = error.get("field")
+    label = FIELDS[name][0] if name in FIELDS else "公文模板"
+    kind = error["kind"]
+    if kind == "syntax":
+        line, message = error["line"], error["message"]
+        return ValidationFailed(
+            f"{label}第{line}行有语法错误：{message}", fields={name: f"第{line}行：{message}"}
+        )
+    messages = {
+        "render": f"无法生成：{error.get('message')}",
+        "too_long": f"生成的内容过长（超过{sandbox.MAX_OUTPUT}字）",
+        "time": f"无法生成：运行超过 {bounded.WALL_SECONDS} 秒仍未完成（可能有过大的循环），已停止",
+        "memory": f"无法生成：运行所需内存超过 {bounded.MEMORY_MB} MB 的上限（可能生成了过长的内容），已停止",
+        "died": "无法生成：模板运行超出了时间或内存的限制，已停止",
+    }
+    message = messages[kind]
+    return ValidationFailed(label + message, fields={name: message} if name else {})
 
 
 def fill(template, context):
-    """The texts of a notice from `template` and the notice's data."""
+    """The texts of a notice from `template` and the notice's data. The Jinja fields are rendered
+    in a bounded worker process (bounded.py); a template it refuses is a ValidationFailed."""
+    sources = {
+        name: getattr(template, name) or "" for name, (_, is_jinja, _) in FIELDS.items() if is_jinja
+    }
+    outcome = bounded.render(sources, context)
+    if "error" in outcome:
+        raise _refusal(outcome["error"])
+    rendered = outcome["texts"]
     texts = {}
     for name, (_, is_jinja, _) in FIELDS.items():
-        source = getattr(template, name) or ""
         if not is_jinja:
-            texts[name] = source
+            texts[name] = getattr(template, name) or ""
         elif name == "body":
-            texts[name] = Markup(_cap_spans(_fill_one(name, source, context)))
+            texts[name] = Markup(_cap_spans(rendered[name]))
         else:  # one-line fields: no markup, whitespace collapsed
-            texts[name] = " ".join(_fill_one(name, source, context).split())
+            texts[name] = " ".join(rendered[name].split())
     return texts
 
 

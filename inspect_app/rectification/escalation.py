@@ -14,6 +14,7 @@ from inspect_app.db import database
 from inspect_app.errors import Conflict, Forbidden, ValidationFailed
 from inspect_app.holidays import workdays
 from inspect_app.models import EscalationDecision, TaskEvent
+from inspect_app.texts import NOTE, too_long
 
 DEFAULT_LADDER = (
     {"code": "remind", "label": "催办", "overdue_days": 1, "sent_back": 2},
@@ -109,6 +110,8 @@ def decide(steps, task, code, *, by, applied, note):
     note = (note or "").strip()
     if not applied and not note:
         raise ValidationFailed("决定不采取该措施时须说明理由", fields={"note": "请说明理由"})
+    if problem := too_long(note, "决定说明", NOTE):
+        raise ValidationFailed(problem, fields={"note": problem})
     with database.atomic():
         decision = EscalationDecision.create(
             task=task, level=step.code, rank=step.rank, applied=applied, note=note, decided_by=by

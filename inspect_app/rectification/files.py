@@ -72,9 +72,8 @@ def check_uploads(uploads):
         try:
             kind, extension, stored = _kind(name, data)
         except ValidationFailed as error:
-            raise ValidationFailed(
-                error.message.replace("文件不是有效的图片", f"“{name}”不是有效的图片")
-            ) from None
+            message = error.message.replace("文件不是有效的图片", f"“{name}”不是有效的图片")
+            raise ValidationFailed(message.replace("图片像素过大", f"“{name}”的像素过大")) from None
         checked.append(Checked(name, kind, stored, extension))
     return checked
 

@@ -27,6 +27,7 @@ from inspect_app.models import (
     now,
 )
 from inspect_app.rectification import notifications
+from inspect_app.texts import NOTE, REPORT, too_long
 from inspect_app.vocab import SEVERITIES, UNIT_ROLES
 
 STATUS_LABELS = {
@@ -140,8 +141,8 @@ def act(task, action, *, by, text=""):
     text = (text or "").strip()
     if transition.needs_text and not text:
         raise ValidationFailed(f"{transition.label}须填写说明", fields={"text": "请填写说明"})
-    if len(text) > 4000:
-        raise ValidationFailed("说明不能超过 4000 字", fields={"text": "说明不能超过 4000 字"})
+    if problem := too_long(text, f"{transition.label}的说明", REPORT):
+        raise ValidationFailed(problem, fields={"text": problem})
     if action == "submit" and not task.events.where(TaskEvent.action == "report").exists():
         raise ValidationFailed("请先报告整改进展和佐证材料，再提交审核")
     with database.atomic():
@@ -281,6 +282,8 @@ def create_task(round_, data, *, by):
     )
     if not measures:
         errors["measures"] = "请填写整改措施要求"
+    elif problem := too_long(measures, "整改措施", REPORT):
+        errors["measures"] = problem
     person = (data.get("responsible_person") or "").strip() or (lead.secretary if lead else "")
     if not person:
         errors["responsible_person"] = "请填写整改责任人"
@@ -300,14 +303,17 @@ def create_task(round_, data, *, by):
             errors["deadline"] = unknown.gap  # shown as the calendar's gap, with its link
     if deadline is not None and deadline < clock.today():
         errors["deadline"] = "整改时限不能早于今天"
+    title = (data.get("title") or "").strip()
+    if problem := too_long(title, "任务名称", 200):
+        errors["title"] = problem
     if errors:
         raise ValidationFailed("请修改标出的内容后再交办", fields=errors)
-    title = (data.get("title") or "").strip() or findings[0].description[:60]
+    title = title or findings[0].description[:60]
     with database.atomic():
         task = Task.create(
             round=round_,
             lead_unit=lead,
-            title=title[:200],
+            title=title,
             measures=measures,
             responsible_person=person,
             deadline=deadline,
@@ -342,6 +348,8 @@ def revisit(task, data, *, by):
     note = (data.get("note") or "").strip()
     if not note:
         raise ValidationFailed("请填写回访情况", fields={"note": "请填写回访情况"})
+    if problem := too_long(note, "回访情况", NOTE):
+        raise ValidationFailed(problem, fields={"note": problem})
     finding_ids = {f.id for f in findings_of([task]).get(task.id, [])}
     relapsed = sorted(set(parse_ids(data.getlist("relapsed"))) & finding_ids)
     deadline = None
@@ -409,6 +417,8 @@ def request_extension(task, data, *, by):
     reason = (data.get("reason") or "").strip()
     if not reason:
         errors["reason"] = "请说明延期理由和目前进展"
+    elif problem := too_long(reason, "延期理由", NOTE):
+        errors["reason"] = problem
     if errors:
         raise ValidationFailed("请修改标出的内容", fields=errors)
     with database.atomic():
@@ -438,6 +448,8 @@ def decide_extension(request, *, by, grant, note=""):
     note = (note or "").strip()
     if not grant and not note:
         raise ValidationFailed("不同意延期须说明理由", fields={"note": "请说明理由"})
+    if problem := too_long(note, "审批意见", NOTE):
+        raise ValidationFailed(problem, fields={"note": problem})
     with database.atomic():
         request.status = "granted" if grant else "refused"
         request.decided_by, request.decided_at, request.decision_note = by, now(), note

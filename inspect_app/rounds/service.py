@@ -17,6 +17,7 @@ from inspect_app.models import (
     User,
     now,
 )
+from inspect_app.texts import NOTE, too_long
 from inspect_app.vocab import CHECKLIST_KINDS, UNIT_TYPES
 
 MAX_TEAMS = 30
@@ -67,6 +68,9 @@ def create_round(data, *, by):
     ends_on = _date(data.get("ends_on"), "结束日期", errors, "ends_on")
     if starts_on and ends_on and ends_on < starts_on:
         errors["ends_on"] = "结束日期不能早于开始日期"
+    description = (data.get("description") or "").strip()
+    if problem := too_long(description, "说明", NOTE):
+        errors["description"] = problem
     units = target_units(data.getlist("unit_ids"), data.getlist("unit_types"))
     if not units:
         errors["units"] = "请至少选择一个被督查单位（可按类型整类选择）"
@@ -80,7 +84,7 @@ def create_round(data, *, by):
             starts_on=starts_on,
             ends_on=ends_on,
             unannounced=data.get("unannounced") == "1",
-            description=(data.get("description") or "").strip()[:2000],
+            description=description,
             created_by=by,
         )
         Inspection.insert_many(
