@@ -195,9 +195,10 @@ def test_backup_during_autosave_load_restores_every_acknowledged_save(
     http = Client(restored)
     for notice in restored_notices:
         data = notices.stored_pdf(notice, fresh_instance["UPLOAD_FOLDER"])
-        assert notices.hash_matches(notice, data)
+        assert notices.digests(data) == (notice.sha256, notice.sm3)  # stored_pdf checked both
         page = http.post(f"/v/{notice.verify_token}", {"file": (io.BytesIO(data), "n.pdf")})
-        assert "文件与登记的 SHA-256 一致" in page.get_data(as_text=True)
+        body = page.get_data(as_text=True)
+        assert "SHA-256：一致" in body and "SM3（国密）：一致" in body
     instance = Path(fresh_instance["INSTANCE_PATH"])
     assert (instance / "secret_key").read_text() == SECRET
     assert stat.S_IMODE((instance / "secret_key").stat().st_mode) == 0o600
