@@ -31,8 +31,8 @@ def _plain(value):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, set | frozenset | tuple):
-        return sorted(value, key=str) if isinstance(value, set | frozenset) else list(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
     if hasattr(value, "_meta") and hasattr(value, "id"):  # a model row: its id
         return value.id
     raise TypeError(f"cannot record {type(value).__name__} in the audit trail")
