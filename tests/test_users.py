@@ -53,7 +53,7 @@ def test_user_form_errors_are_specific_and_nothing_is_created(login, demo):
         "用户名 admin 已存在",
         "请填写姓名",
         "单位负责人必须绑定所属单位",
-        "密码至少 8 位",
+        "密码至少 10 位",
     ):
         assert message in body
     assert User.select().count() == before

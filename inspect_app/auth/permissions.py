@@ -8,6 +8,14 @@ TEAM_ROLES = frozenset({"team_leader", "inspector"})
 # and the notices register and drafts.
 LEADERSHIP = frozenset({"admin", "supervisor", "leader"})
 NOTICE_OFFICE = LEADERSHIP
+# Administrators: they must sign in with a second factor whatever the policy says (auth/policy.py).
+ADMIN_ROLES = frozenset({"admin"})
+
+
+def is_administrator(user):
+    """Whether `user` holds an administrator role (two-factor sign-in is then required)."""
+    return user is not None and user.role in ADMIN_ROLES
+
 
 # action -> roles allowed whatever the object.
 ROLE_RULES = {
@@ -15,6 +23,8 @@ ROLE_RULES = {
     "unit.manage": {"admin"},
     "user.manage": {"admin"},
     "audit.view": {"admin"},
+    # 身份鉴别: the password and two-factor policy, resetting someone's second factor
+    "security.manage": {"admin"},
     "checklist.view": STAFF,
     "checklist.load": {"admin", "supervisor"},
     "round.browse": STAFF,

@@ -3,7 +3,13 @@
 import re
 
 from inspect_app import audit
-from inspect_app.auth.service import check_password_strength, hash_password, set_password
+from inspect_app.auth.service import (
+    check_new_password,
+    end_sessions,
+    hash_password,
+    remember_password,
+    set_password,
+)
 from inspect_app.db import database
 from inspect_app.errors import ValidationFailed
 from inspect_app.ids import parse_id
@@ -50,7 +56,7 @@ def create_user(data, *, by):
     values, errors = _clean(data)
     password = str(data.get("password", ""))
     try:
-        check_password_strength(password)
+        check_new_password(password, username=values["username"])
     except ValidationFailed as weak:
         errors["password"] = weak.message
     if errors:
@@ -60,6 +66,7 @@ def create_user(data, *, by):
         user = User.create(
             password_hash=hash_password(password), must_change_password=True, **values
         )
+        remember_password(user)
         audit.record(by, "user.create", user, f"新建账号 {user.username}（{ROLES[user.role]}）")
     return user
 
@@ -75,15 +82,14 @@ def create_first_admin(data):
         errors["password"] = "密码不能为空"
     else:
         try:
-            check_password_strength(password)
+            check_new_password(password, username=values["username"])
         except ValidationFailed as weak:
             errors["password"] = weak.message
-        if password.lower() == values["username"].lower():
-            errors["password"] = "密码不能与用户名相同"
     if errors:
         raise ValidationFailed("；".join(errors.values()), fields=errors)
     with database.atomic():
         user = User.create(password_hash=hash_password(password), **values)
+        remember_password(user)
         audit.record(None, "user.create", user, f"安装时创建首个系统管理员 {user.username}")
     return user
 
@@ -100,6 +106,8 @@ def update_user(user, data, *, by):
             setattr(user, key, value)
         user.is_active = is_active
         user.save()
+        if not is_active:
+            end_sessions(user)  # a deactivated account is signed out everywhere at once
         audit.record(
             by,
             "user.update",
@@ -110,10 +118,9 @@ def update_user(user, data, *, by):
 
 
 def reset_password(user, password, *, by):
-    try:
-        check_password_strength(password)
-    except ValidationFailed as weak:
-        raise ValidationFailed(weak.message, fields={"password": weak.message}) from None
+    """A temporary password: the policy's rules, but not the account's history — refusing an old
+    password would tell the administrator what the owner used to have."""
+    check_new_password(password, username=user.username)
     own = by is not None and by.id == user.id
     with database.atomic():
         set_password(user, password, chosen_by_owner=own)
@@ -123,3 +130,16 @@ def reset_password(user, password, *, by):
             user,
             f"重置账号 {user.username} 的密码" + ("" if own else "（须在下次登录时修改）"),
         )
+
+
+def sign_out_everywhere(user, *, by):
+    """强制下线: end every session of `user` at once (a lost tablet, a suspected intrusion)."""
+    with database.atomic():
+        ended = end_sessions(user)
+        audit.record(
+            by,
+            "user.sign_out_everywhere",
+            user,
+            f"强制下线账号 {user.username}（结束 {ended} 个会话）",
+        )
+    return ended

@@ -2,6 +2,7 @@ from flask import Blueprint, flash, g, redirect, request, url_for
 from peewee import JOIN
 
 from inspect_app.auth.access import requires
+from inspect_app.auth.service import sessions_of
 from inspect_app.errors import NotFound, ServiceError
 from inspect_app.models import AuditEvent, Unit, User
 from inspect_app.users import service
@@ -49,6 +50,7 @@ def _form(user, status=200, errors=None, values=None):
         values=values,
         errors=errors or {},
         units=list(units),
+        sessions=sessions_of(user) if user is not None else [],
     )
 
 
@@ -88,6 +90,17 @@ def reset_password(user_id):
     except ServiceError as error:
         return _form(user, status=error.status, errors=error.fields)
     flash(f"已重置 {user.username} 的密码，该账号已登录的会话全部失效", "success")
+    return redirect(url_for("users.edit", user_id=user.id), code=303)
+
+
+@bp.post("/<int:user_id>/sessions/end")
+@requires("user.manage")
+def end_sessions(user_id):
+    user = get_user(user_id)
+    ended = service.sign_out_everywhere(user, by=g.user)
+    flash(f"已强制下线 {user.username}：结束 {ended} 个登录会话", "success")
+    if user.id == g.user.id:
+        return redirect(url_for("auth.login"), code=303)
     return redirect(url_for("users.edit", user_id=user.id), code=303)
 
 
