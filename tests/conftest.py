@@ -163,6 +163,8 @@ class Client:
             page = self.http.get("/login")
             if page.status_code == 302:  # signed in: any form page carries the token
                 page = self.http.get("/account/password")
+            if page.status_code == 303:  # a 2FA enrolment to do first: its page has one
+                page = self.http.get(page.headers["Location"])
             self._token = CSRF.search(page.get_data(as_text=True)).group(1)
         return self._token
 

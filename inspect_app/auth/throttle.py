@@ -52,34 +52,31 @@ class Throttled(TooManyAttempts):
         self.retry_after = seconds
 
 
-def _failures(where, since):
-    """(count, newest) of failures matching `where` since `since`."""
-    count, newest = (
+def _failures(*where):
+    """(count, newest) of failures matching `where`."""
+    return (
         LoginAttempt.select(fn.COUNT(LoginAttempt.id), fn.MAX(LoginAttempt.at))
-        .where(where, LoginAttempt.succeeded == False, LoginAttempt.at >= since)
+        .where(LoginAttempt.succeeded == False, *where)
         .tuples()
         .get()
     )
-    return count, newest
 
 
 def seconds_to_wait(username, address):
     """How long before `username` may be tried from `address` (0: now)."""
     current = now()
-    start = current - WINDOW
+    recent = LoginAttempt.at >= current - WINDOW
     pair = (LoginAttempt.username == username) & (LoginAttempt.ip == address)
+    # by id, not time: attempts are stamped to the second, and a typo may share the success's
     last_success = (
-        LoginAttempt.select(fn.MAX(LoginAttempt.at))
-        .where(pair, LoginAttempt.succeeded == True, LoginAttempt.at >= start)
+        LoginAttempt.select(fn.MAX(LoginAttempt.id))
+        .where(pair, recent, LoginAttempt.succeeded == True)
         .scalar()
     )
-    pair_failures = _failures(pair, last_success or start)
-    counted = [
-        (PAIR, pair_failures),
-        (ADDRESS, _failures(LoginAttempt.ip == address, start)),
-    ]
+    pair_failures = _failures(pair, recent, LoginAttempt.id > (last_success or 0))
+    counted = [(PAIR, pair_failures), (ADDRESS, _failures(LoginAttempt.ip == address, recent))]
     if pair_failures[0]:
-        counted.append((ACCOUNT, _failures(LoginAttempt.username == username, start)))
+        counted.append((ACCOUNT, _failures(LoginAttempt.username == username, recent)))
     wait = 0.0
     for rule, (count, newest) in counted:
         if newest is None:

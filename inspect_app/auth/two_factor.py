@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
+from pyotp.exceptions import OTPVerificationError
 
 from inspect_app import audit, clock
 from inspect_app.db import database
@@ -63,9 +64,13 @@ def _clean_code(code):
 
 
 def _matching_step(secret, code):
-    return pyotp.TOTP(secret).verify_and_get_timecode(
-        code, for_time=clock.timestamp(), valid_window=VALID_WINDOW
-    )
+    """The time step whose code `code` is, within the window around the app's clock, or None."""
+    try:
+        return pyotp.TOTP(secret).verify_and_get_timecode(
+            code, for_time=clock.timestamp(), valid_window=VALID_WINDOW
+        )
+    except OTPVerificationError:
+        return None
 
 
 def verify(user, code):

@@ -29,7 +29,7 @@ def index():
     return render("users/list.html", users=list(users))
 
 
-def _form(user, status=200, errors=None, values=None):
+def _form(user, status=200, errors=None, values=None, reset_error=None):
     units = Unit.select().where(Unit.is_active == True).order_by(Unit.sort_order, Unit.code)
     if values is None:
         values = (
@@ -51,6 +51,7 @@ def _form(user, status=200, errors=None, values=None):
         errors=errors or {},
         units=list(units),
         sessions=sessions_of(user) if user is not None else [],
+        reset_error=reset_error,
     )
 
 
@@ -88,7 +89,7 @@ def reset_password(user_id):
     try:
         service.reset_password(user, request.form.get("password", ""), by=g.user)
     except ServiceError as error:
-        return _form(user, status=error.status, errors=error.fields)
+        return _form(user, status=error.status, reset_error=error.message)
     flash(f"已重置 {user.username} 的密码，该账号已登录的会话全部失效", "success")
     return redirect(url_for("users.edit", user_id=user.id), code=303)
 
