@@ -111,7 +111,7 @@ def provisioning_uri(user, secret):
 
 def qr_svg(uri):
     """The otpauth:// address as an inline SVG QR code (no script, no separate request)."""
-    return segno.make(uri, error="m").svg_inline(scale=5, border=2)
+    return segno.make(uri, error="m").svg_inline(border=4, omitsize=True)
 
 
 def confirm_enrolment(user, code):
