@@ -52,6 +52,7 @@ def create_app(overrides=None):
         password_rules=lambda: current_policy().describe(),
     )
 
+    from inspect_app.audit.views import bp as audit_bp
     from inspect_app.auth.views import bp as auth_bp
     from inspect_app.checklists.views import bp as checklists_bp
     from inspect_app.dashboard.views import bp as dashboard_bp
@@ -62,6 +63,7 @@ def create_app(overrides=None):
     from inspect_app.orgs.views import bp as orgs_bp
     from inspect_app.rectification.views import bp as tasks_bp
     from inspect_app.rounds.views import bp as rounds_bp
+    from inspect_app.selfcheck.views import bp as selfcheck_bp
     from inspect_app.users.views import bp as users_bp
 
     for blueprint in (
@@ -76,6 +78,8 @@ def create_app(overrides=None):
         notices_bp,
         dashboard_bp,
         holidays_bp,
+        audit_bp,
+        selfcheck_bp,
     ):
         app.register_blueprint(blueprint)
 

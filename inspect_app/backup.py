@@ -29,6 +29,7 @@ import tarfile
 import tempfile
 import zlib
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
@@ -396,6 +397,23 @@ def _dailies(folder):
         if match and match.group(1) == "daily":
             found.append((match.group(2), match.group(3), int((match.group(4) or "-1")[1:]), path))
     return [path for *_, path in sorted(found)]
+
+
+def newest_archive(folder):
+    """(path, label, moment) of the newest archive of any kind in `folder`, by the moment in its
+    name (the app's clock when it was made), or None."""
+    if not Path(folder).is_dir():
+        return None
+    found = []
+    for path in Path(folder).iterdir():
+        match = _NAME.match(path.name)
+        if match:
+            moment = datetime.strptime(match.group(2) + match.group(3), "%Y%m%d%H%M%S")
+            found.append((moment, path, match.group(1)))
+    if not found:
+        return None
+    moment, path, label = max(found)
+    return path, label, moment
 
 
 def prune(folder, keep):

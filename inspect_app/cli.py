@@ -14,6 +14,7 @@ from inspect_app.checklists.parsing import ChecklistInvalid
 from inspect_app.db import upgrade
 from inspect_app.errors import ValidationFailed
 from inspect_app.models import Unit, User
+from inspect_app.vocab import ROLES
 
 
 def register_commands(app):
@@ -28,6 +29,7 @@ def register_commands(app):
     app.cli.add_command(deploy_group)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
+    app.cli.add_command(audit_group)
 
 
 def _print_accounts(accounts):
@@ -115,7 +117,7 @@ def setup_command(production, admin_username, admin_name, admin_password_stdin):
 def _warn_about_demo_accounts():
     from inspect_app.demo import ACCOUNTS
 
-    names = [name for name, *_ in ACCOUNTS]
+    names = [name for name, *_ in ACCOUNTS] + ["admin"]  # the demo's one administrator until m0014
     present = [u.username for u in User.select().where(User.username.in_(names))]
     if present:
         click.echo(
@@ -201,14 +203,14 @@ def users_group():
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(
-        ["admin", "supervisor", "team_leader", "inspector", "unit_liaison", "unit_head", "leader"]
-    ),
+    type=click.Choice(list(ROLES)),
+    help="角色代码：" + "，".join(f"{code} {label}" for code, label in ROLES.items()),
 )
 @click.option("--unit", "unit_code", help="所属单位编码（单位联络员/负责人必填）")
 @click.option("--password", help="初始密码；不给则交互输入")
 def create_user_command(username, display_name, role, unit_code, password):
-    """Create an account."""
+    """Create an account with any role, at the server's shell (in the app, accounts start with no
+    role and the security administrator grants one)."""
     from inspect_app.users.service import create_user
 
     upgrade()
@@ -331,8 +333,27 @@ def backup_command(folder):
     except backup.BackupFailed as error:
         raise click.ClickException(f"备份失败：{error}") from None
     _describe(archive.manifest)
+    _record_backup(archive)
     click.echo(f"已备份到 {archive.path}（{archive.size / 1048576:.1f} MB）")
     click.echo(f"备份文件的 SHA-256：{archive.sha256}（请与备份文件分开记录，以便日后核对）")
+
+
+def _record_backup(archive):
+    """An archive holds every record and the secret key: its making is in the audit trail (when
+    the database is upgraded far enough to have one)."""
+    from inspect_app import audit
+    from inspect_app.db import database
+    from inspect_app.migrations import state
+
+    with database.connection_context():
+        if state(database).current:
+            audit.record(
+                None,
+                "system.backup",
+                None,
+                f"命令行备份：{archive.path.name}（{archive.size / 1048576:.1f} MB）",
+                {"sha256": archive.sha256},
+            )
 
 
 def _describe(manifest):
@@ -400,6 +421,9 @@ def scores_rebuild_command():
 
     upgrade()
     rebuild(rules_of(current_app.config))
+    from inspect_app import audit
+
+    audit.record(None, "scores.rebuild", None, "命令行：重算全部得分和周期汇总")
     click.echo(
         f"已重算得分：{ScoreLine.select().count()} 条得分明细，"
         f"{UnitScore.select().count()} 条周期汇总。"
@@ -457,3 +481,75 @@ def calendar_show_command(year):
         sys.exit(1)
     for day, entry in calendar.days_of(year).items():
         click.echo(f"{day.isoformat()} {entry.kind} {entry.name}")
+
+
+@click.group("audit", cls=AppGroup)
+def audit_group():
+    """The audit trail (安全审计): verify its hash chain, prune records older than 180 days."""
+
+
+@audit_group.command("verify")
+@click.option(
+    "--anchor",
+    "anchors",
+    multiple=True,
+    metavar="N:HASH",
+    help="核对第 N 条记录仍在且哈希为 HASH（此前记在服务器之外的链尾）",
+)
+def audit_verify_command(anchors):
+    """Walk the hash chain; exit 1 naming the first record that does not fit."""
+    from inspect_app.audit import service
+
+    upgrade()
+    verdict = service.verify()
+    if not verdict.ok:
+        click.echo(f"审计链校验失败：{verdict.problem}", err=True)
+        click.echo(f"（此前的 {verdict.count} 条记录校验通过）", err=True)
+        sys.exit(1)
+    problems = []
+    for anchor in anchors:
+        seq, _, expected = anchor.partition(":")
+        if not seq.strip().isdigit() or not expected.strip():
+            raise click.ClickException(f"--anchor {anchor}：应写成 条号:哈希，如 1234:9f2c…")
+        problem = service.check_anchor(int(seq), expected)
+        if problem:
+            problems.append(problem)
+    for problem in problems:
+        click.echo(f"审计链校验失败：{problem}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo(verdict.summary)
+    if verdict.pruned_through:
+        click.echo(f"第 {verdict.pruned_through} 条及以前的记录已按保留期清理（有清理检查点）。")
+    if verdict.count:
+        click.echo(
+            f"请把链尾（{verdict.head_seq}:{verdict.head_hash}）记在服务器之外，"
+            "日后用 --anchor 核对，可发现被截断或整链改写的记录。"
+        )
+
+
+@audit_group.command("prune")
+@click.option(
+    "--before",
+    required=True,
+    help="删除此日期（YYYY-MM-DD）以前的审计记录；须早于今天 180 天以上",
+)
+def audit_prune_command(before):
+    """Delete records older than DATE (at least 180 days ago), leaving a checkpoint record."""
+    from datetime import date
+
+    from inspect_app.audit import service
+
+    try:
+        day = date.fromisoformat(before.strip())
+    except ValueError:
+        raise click.ClickException(f"--before {before}：日期应写成 YYYY-MM-DD") from None
+    upgrade()
+    try:
+        deleted = service.prune(day, by=None)
+    except service.RetentionRefused as refused:
+        raise click.ClickException(refused.message) from None
+    if deleted:
+        click.echo(f"已删除 {day.isoformat()} 以前的审计记录 {deleted} 条，并记录了清理检查点。")
+    else:
+        click.echo(f"{day.isoformat()} 以前没有可清理的审计记录。")

@@ -171,7 +171,10 @@ UNITS = [
 
 # (username, display name, role, unit code)
 ACCOUNTS = [
-    ("admin", "王建国", "admin", None),
+    # 三员: one account each; none of them sees business records
+    ("xitong", "王建国", "sysadmin", None),
+    ("anquan", "林卫东", "secadmin", None),
+    ("shenji", "郑丽华", "auditor", None),
     ("duchaban", "李明", "supervisor", None),
     ("zuzhang", "赵强", "team_leader", None),
     ("ducha1", "孙丽", "inspector", None),

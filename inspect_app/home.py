@@ -33,6 +33,7 @@ def index():
         "checklists": Checklist.select().count(),
         "users": User.select().where(User.is_active == True).count(),
         "rounds": Round.select().count(),
+        "pending": User.select().where(User.role == "pending", User.is_active == True).count(),
     }
     calendar_missing = None
     if g.user.role in holidays.MANAGERS:

@@ -1,6 +1,7 @@
 """The schema. Changes go through a new file in migrations/, never by editing an old one."""
 
 from peewee import (
+    BigIntegerField,
     BooleanField,
     CharField,
     DateField,
@@ -144,15 +145,39 @@ class Setting(BaseModel):
 
 
 class AuditEvent(BaseModel):
-    """Append-only record of administrative changes (who changed what, when)."""
+    """One record of the audit trail (inspect_app/audit): who, when, from where, what, and the
+    changed values before and after. Append-only and hash-chained: `seq` numbers the records
+    without gaps, `row_hash` is the SM3 digest of the record including `prev_hash`, the previous
+    record's digest. The database refuses updates (a trigger, m0014)."""
 
+    seq = BigIntegerField(unique=True)
     at = DateTimeField(default=now, index=True)
     actor = ForeignKeyField(User, null=True, on_delete="SET NULL")
-    action = CharField(max_length=48)
+    actor_username = CharField(max_length=64, default="")  # as it was; or the name a stranger gave
+    address = CharField(max_length=64, default="")  # the client's; empty: shell or worker
+    action = CharField(max_length=48, index=True)
     object_type = CharField(max_length=32)
     object_id = IntegerField(null=True)
     summary = TextField()
     detail = JSONField(null=True)
+    value_before = JSONField(null=True)
+    value_after = JSONField(null=True)
+    prev_hash = CharField(max_length=64)
+    row_hash = CharField(max_length=64)
+
+    class Meta:
+        indexes = ((("object_type", "object_id"), False),)
+
+    def save(self, force_insert=False, only=None):
+        """Records are appended, sealed into the chain under its lock; never changed."""
+        if self.id is not None:
+            raise TypeError("audit records are append-only")
+        from inspect_app.audit.chain import seal
+
+        database = self._meta.database
+        with database.atomic():
+            seal(self, database)
+            return super().save(force_insert=True)
 
 
 ALL_MODELS = [Unit, User, Checklist, ChecklistVersion, ChecklistItem, LoginAttempt, AuditEvent]

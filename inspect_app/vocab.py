@@ -14,14 +14,20 @@ UNIT_TYPE_BY_LABEL = {label: code for code, label in UNIT_TYPES.items()}
 # 组织形式: the form of the party organisation, independent of the unit's domain.
 ORG_FORMS = ("党委", "党工委", "党组", "党总支", "党支部", "联合党支部")
 
+# One role per account. The three administrators (三员: 系统管理员, 安全管理员, 安全审计员) see no
+# business records; a person who also does business work has a second, business account
+# (docs/security.md). "pending" is a new account no role has been granted to yet.
 ROLES = {
-    "admin": "系统管理员",
     "supervisor": "督查办",
     "team_leader": "督查组长",
     "inspector": "督查员",
+    "leader": "领导",
     "unit_liaison": "单位联络员",
     "unit_head": "单位负责人",
-    "leader": "领导",
+    "sysadmin": "系统管理员",
+    "secadmin": "安全管理员",
+    "auditor": "安全审计员",
+    "pending": "待授权",
 }
 UNIT_ROLES = frozenset({"unit_liaison", "unit_head"})
 

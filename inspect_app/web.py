@@ -67,6 +67,26 @@ def error_response(status, message, gap=None):
     )
 
 
+def record_refusal(action, what):
+    """A refused request goes into the audit trail (who, from where, which URL). A failure to
+    record is logged and does not turn the refusal into a 500."""
+    from flask import current_app
+
+    from inspect_app import audit
+
+    path = request.full_path.rstrip("?")
+    try:
+        audit.record(
+            g.get("user"),
+            action,
+            None,
+            f"{what}：{request.method} {path}"[:1000],
+            {"endpoint": request.endpoint or "", "method": request.method},
+        )
+    except Exception:
+        current_app.logger.exception("could not record a refused request in the audit trail")
+
+
 def refuse_nul():
     """before_request: PostgreSQL text cannot hold NUL (0x00); no real input has one, so a request
     carrying it in its path, query or form is refused here instead of failing in the database."""
@@ -108,6 +128,11 @@ def init_app(app):
 
     @app.errorhandler(CSRFError)
     def _csrf(error):
+        if "user" not in g:  # the CSRF check runs before the session is read
+            from inspect_app.auth.session import load_user
+
+            load_user()
+        record_refusal("access.csrf_refused", "拒绝请求（CSRF 校验失败）")
         return error_response(
             400,
             "页面已过期或请求来源无法验证（CSRF 校验失败），请刷新页面后重试；已保存的内容不受影响",
@@ -115,6 +140,8 @@ def init_app(app):
 
     @app.errorhandler(ServiceError)
     def _service(error):
+        if error.status == 403:
+            record_refusal("access.denied", f"拒绝操作（{error.message}）")
         return error_response(error.status, error.message, getattr(error, "gap", None))
 
     @app.errorhandler(HTTPException)
@@ -135,6 +162,8 @@ def init_app(app):
                 response.headers["HX-Redirect"] = login
                 return response
             return redirect(login)
+        if error.code == 403:
+            record_refusal("access.denied", "拒绝访问（无权限）")
         return error_response(error.code, ERROR_MESSAGES.get(error.code, error.name))
 
     @app.errorhandler(Exception)

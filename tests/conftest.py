@@ -230,7 +230,7 @@ def client(app):
 
 @pytest.fixture
 def login(app, demo):
-    """login("admin") -> a Client signed in as that demo account."""
+    """login("xitong") -> a Client signed in as that demo account."""
 
     def sign_in(username):
         client = Client(app)

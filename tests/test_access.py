@@ -7,27 +7,35 @@ from inspect_app.models import User
 from tests.conftest import Client
 
 ACCOUNTS = {
-    "admin": "admin",
+    "sysadmin": "xitong",
+    "secadmin": "anquan",
+    "auditor": "shenji",
     "supervisor": "duchaban",
     "team_leader": "zuzhang",
     "inspector": "ducha1",
     "leader": "lingdao",
     "unit_liaison": "hp-lianluo",
     "unit_head": "hp-fuzeren",
+    "pending": "daishouquan",  # made below: an account no role has been granted to yet
 }
 EVERYONE = {"anonymous", *ACCOUNTS}
 SIGNED_IN = set(ACCOUNTS)
-STAFF = {"admin", "supervisor", "team_leader", "inspector", "leader"}
-ADMIN = {"admin"}
-PLANNERS = {"admin", "supervisor"}
+WITH_A_ROLE = SIGNED_IN - {"pending"}
+STAFF = {"supervisor", "team_leader", "inspector", "leader"}
+# 三员: none of the three administrators reaches a business record
+SYSADMIN = {"sysadmin"}
+ACCOUNT_ADMINS = {"sysadmin", "secadmin"}
+AUDITOR = {"auditor"}
+PLANNERS = {"supervisor"}
 TEAM = {"team_leader", "inspector"}
-LEADERSHIP = {"admin", "supervisor", "leader"}
+LEADERSHIP = {"supervisor", "leader"}
 NOTICE_OFFICE = LEADERSHIP
 UNIT_USERS = {"unit_liaison", "unit_head"}
-SECURITY = {"admin"}  # security.manage: the administrator until the 三员 roles split it off
+SECURITY = {"secadmin"}  # security.manage: the password and two-factor policy, 2FA resets
 
 # endpoint -> roles let in. Object-level rules (a unit user's own unit) are tested separately:
-# here every object belongs to another unit (迎宾社区), never to the unit users' own (和平社区).
+# here every object belongs to another unit (迎宾社区), never to the unit users' own (和平社区),
+# and the account acted on is a business account (yb-lianluo), the system administrator's.
 EXPECTED = {
     "static": EVERYONE,
     "healthz": EVERYONE,
@@ -43,25 +51,31 @@ EXPECTED = {
     "auth.accounts": SECURITY,
     "auth.reset_two_factor": SECURITY,
     "home.index": SIGNED_IN,
-    "orgs.tree": STAFF,
-    "orgs.show": STAFF,
-    "orgs.create": ADMIN,
-    "orgs.edit": ADMIN,
-    "orgs.set_active": ADMIN,
-    "orgs.import_sheet": ADMIN,
-    "orgs.import_template": ADMIN,
-    "users.index": ADMIN,
-    "users.create": ADMIN,
-    "users.edit": ADMIN,
-    "users.reset_password": ADMIN,
-    "users.end_sessions": ADMIN,
-    "users.audit_log": ADMIN,
-    "checklists.index": STAFF,
-    "checklists.show": STAFF,
-    "checklists.version": STAFF,
-    "checklists.source": STAFF,
-    "checklists.preview_item": STAFF,
-    "checklists.reload": {"admin", "supervisor"},
+    "orgs.tree": STAFF | SYSADMIN,
+    "orgs.show": STAFF | SYSADMIN,
+    "orgs.create": SYSADMIN,
+    "orgs.edit": SYSADMIN,
+    "orgs.set_active": SYSADMIN,
+    "orgs.import_sheet": SYSADMIN,
+    "orgs.import_template": SYSADMIN,
+    "users.index": ACCOUNT_ADMINS,
+    "users.show": ACCOUNT_ADMINS,
+    "users.create": SYSADMIN,
+    "users.edit": SYSADMIN,  # a business account; an administrator's is the secadmin's
+    "users.reset_password": SYSADMIN,
+    "users.end_sessions": SYSADMIN,
+    "users.grant_role": {"secadmin"},
+    "audit.index": AUDITOR,
+    "audit.export_xlsx": AUDITOR,
+    "audit.export_csv": AUDITOR,
+    "audit.verify": AUDITOR,
+    "selfcheck.index": {"secadmin", "auditor"},
+    "checklists.index": STAFF | SYSADMIN,
+    "checklists.show": STAFF | SYSADMIN,
+    "checklists.version": STAFF | SYSADMIN,
+    "checklists.source": STAFF | SYSADMIN,
+    "checklists.preview_item": STAFF | SYSADMIN,
+    "checklists.reload": {"sysadmin", "supervisor"},
     "rounds.index": STAFF,
     "rounds.show": STAFF,
     "rounds.create": PLANNERS,
@@ -86,9 +100,9 @@ EXPECTED = {
     "inspections.dismiss_finding": TEAM | {"supervisor"},
     "inspections.merge_findings": TEAM | {"supervisor"},
     # The task below has 迎宾社区 as lead unit: 和平社区's users must not reach it.
-    "tasks.index": SIGNED_IN,
-    "tasks.ledger_page": SIGNED_IN,
-    "tasks.ledger_xlsx": SIGNED_IN,
+    "tasks.index": STAFF | UNIT_USERS,
+    "tasks.ledger_page": STAFF | UNIT_USERS,
+    "tasks.ledger_xlsx": STAFF | UNIT_USERS,
     "tasks.create": {"supervisor"},
     "tasks.show": STAFF,
     "tasks.download": STAFF,
@@ -142,12 +156,12 @@ EXPECTED = {
     "dashboard.repeat_list_xlsx": LEADERSHIP,
     "dashboard.circular_xlsx": LEADERSHIP,
     "dashboard.unit_scores_xlsx": LEADERSHIP,
-    "holidays.index": SIGNED_IN,
-    "holidays.show": SIGNED_IN,
-    "holidays.preview": PLANNERS,
-    "holidays.save": PLANNERS,
-    "holidays.set_day": PLANNERS,
-    "holidays.revert": PLANNERS,
+    "holidays.index": WITH_A_ROLE,
+    "holidays.show": WITH_A_ROLE,
+    "holidays.preview": {"sysadmin", "supervisor"},
+    "holidays.save": {"sysadmin", "supervisor"},
+    "holidays.set_day": {"sysadmin", "supervisor"},
+    "holidays.revert": {"sysadmin", "supervisor"},
 }
 
 
@@ -267,8 +281,16 @@ def arguments(app, demo, checklists_loaded, published_round):
     other_unit = demo["QH-DF-YB"]
     task = _task_of(published_round, other_unit, app.config["UPLOAD_FOLDER"])
     notice, decision, batch = _notice_of(published_round, other_unit, task)
+    from inspect_app.auth.service import hash_password
+    from inspect_app.demo import DEMO_PASSWORD
     from inspect_app.models import AccountabilityFlag
 
+    User.create(
+        username=ACCOUNTS["pending"],
+        display_name="钱新",
+        role="pending",
+        password_hash=hash_password(DEMO_PASSWORD),
+    )
     flag = AccountabilityFlag.create(
         unit=other_unit,
         period="2026-Q4",
@@ -333,9 +355,15 @@ def test_route_access_for_role(app, arguments, role):
             assert response.status_code == 403, where
         checked += 1
     assert checked >= len(EXPECTED)
+    # every refusal above went into the audit trail, and the chain holds
+    from inspect_app.audit.service import verify
+
+    assert verify().ok
 
 
-@pytest.mark.parametrize("role", ["admin", "supervisor", "inspector", "unit_liaison"])
+@pytest.mark.parametrize(
+    "role", ["sysadmin", "secadmin", "auditor", "supervisor", "inspector", "unit_liaison"]
+)
 def test_a_password_set_by_someone_else_leads_every_route_to_the_change_page(app, arguments, role):
     """Until its owner changes it, every route other than the public ones and the change page
     answers 303 to the change page: pages, htmx requests, JSON saves and POSTs alike."""

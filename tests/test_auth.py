@@ -47,7 +47,7 @@ def test_login_follows_only_local_next(app, demo):
 
 def test_wrong_password_gets_a_clear_message(app, demo):
     client = Client(app)
-    response = client.post("/login", {"username": "admin", "password": "wrong-password1"})
+    response = client.post("/login", {"username": "xitong", "password": "wrong-password1"})
     assert response.status_code == 422
     assert "用户名或密码错误" in response.get_data(as_text=True)
     assert LoginAttempt.select().where(LoginAttempt.succeeded == False).count() == 1
@@ -67,13 +67,13 @@ def test_deactivated_account_cannot_sign_in(app, demo):
 
 
 def test_logout_ends_the_session(login):
-    client = login("admin")
+    client = login("xitong")
     assert client.post("/logout").status_code == 303
     assert client.get("/units").status_code == 302
 
 
 def test_post_without_csrf_token_is_refused_and_changes_nothing(login, demo):
-    client = login("admin")
+    client = login("xitong")
     unit = demo["QH-DF-HP"]
     response = client.post(
         f"/units/{unit.id}/edit",
@@ -86,7 +86,7 @@ def test_post_without_csrf_token_is_refused_and_changes_nothing(login, demo):
 
 
 def test_forged_csrf_token_is_refused_for_htmx_too(login, demo):
-    client = login("admin")
+    client = login("xitong")
     unit = demo["QH-DF-HP"]
     response = client.http.post(
         f"/units/{unit.id}/active",
@@ -99,7 +99,7 @@ def test_forged_csrf_token_is_refused_for_htmx_too(login, demo):
 
 
 def test_csrf_token_in_htmx_header_is_accepted(login, demo):
-    client = login("admin")
+    client = login("xitong")
     unit = demo["QH-DF-FX"]
     response = client.http.post(
         f"/units/{unit.id}/active",
@@ -129,7 +129,7 @@ def test_password_change_with_wrong_current_or_weak_password_is_refused(login):
 
 
 def test_passwords_are_stored_hashed(app, demo):
-    user = User.get(User.username == "admin")
+    user = User.get(User.username == "xitong")
     assert "Demo2026" not in user.password_hash
     assert user.password_hash.startswith(("scrypt:", "pbkdf2:"))
 
@@ -144,12 +144,17 @@ def test_demo_accounts_must_change_their_published_password_first(app):
         load_demo()
     assert User.select().where(User.must_change_password == False).count() == 0
     client = Client(app)
-    assert client.login("admin").headers["Location"] == "/account/password"
+    assert client.login("xitong").headers["Location"] == "/account/password"
     assert client.get("/").headers["Location"] == "/account/password"
     before = User.select().count()
     refused = client.post(
         "/users/new",
-        {"username": "sneaky", "display_name": "某人", "role": "admin", "password": "Sneaky2026"},
+        {
+            "username": "sneaky",
+            "display_name": "某人",
+            "role": "sysadmin",
+            "password": "Sneaky2026",
+        },
     )
     assert refused.status_code == 303 and refused.headers["Location"] == "/account/password"
     assert User.select().count() == before  # the POST was not carried out
@@ -164,7 +169,7 @@ def test_demo_accounts_must_change_their_published_password_first(app):
         {"current": "Demo2026", "password": "Wang2026jg", "confirm": "Wang2026jg"},
     )
     assert changed.status_code == 303
-    assert not User.get(User.username == "admin").must_change_password
+    assert not User.get(User.username == "xitong").must_change_password
     assert client.get("/").status_code == 200
     # the other demo accounts still have to
     assert User.get(User.username == "duchaban").must_change_password

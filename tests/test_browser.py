@@ -12,13 +12,14 @@ import ssl
 import subprocess
 import threading
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from werkzeug.serving import make_server
 
+from inspect_app import clock
 from inspect_app.demo import DEMO_PASSWORD
 from inspect_app.deploy import tls
 from inspect_app.models import User
@@ -139,7 +140,6 @@ def demo_code(username):
     """The code the demo administrator's phone shows now (its secret is published)."""
     import pyotp
 
-    from inspect_app import clock
     from inspect_app.demo import DEMO_TOTP_SECRET
 
     User.update(totp_last_step=0).where(User.username == username).execute()
@@ -286,7 +286,7 @@ def test_portrait_tablet_and_unit_user_view(browser, live_server, db_kind):
     context.close()
 
 
-def test_admin_import_page_and_bad_sheet_on_a_tablet(tablet, live_server, db_kind, tmp_path):
+def test_sysadmin_import_page_and_bad_sheet_on_a_tablet(tablet, live_server, db_kind, tmp_path):
     from openpyxl import Workbook
 
     book = Workbook()
@@ -294,7 +294,7 @@ def test_admin_import_page_and_bad_sheet_on_a_tablet(tablet, live_server, db_kin
     book.active.append(["QH-NEW", "", "社区"])
     path = tmp_path / "bad.xlsx"
     book.save(path)
-    sign_in(tablet, live_server, "admin")
+    sign_in(tablet, live_server, "xitong")
     tablet.goto(f"{live_server}/units/import")
     tablet.set_input_files("input[type=file]", str(path))
     tablet.click("button:has-text('校验并导入')")
@@ -627,8 +627,6 @@ def test_an_inspector_enrols_a_phone_by_qr_code_and_signs_in_with_its_code(
 ):
     import pyotp
 
-    from inspect_app import clock
-
     page = tablet
     sign_in(page, live_server, "ducha1")
     page.click("li.who details")  # the account menu
@@ -637,7 +635,7 @@ def test_an_inspector_enrols_a_phone_by_qr_code_and_signs_in_with_its_code(
     qr = page.locator("figure.qr svg")
     assert qr.bounding_box()["width"] >= 150  # big enough for a phone to scan
     secret = page.inner_text("code.secret").replace(" ", "")
-    shot(page, "30-two-factor-enrolment-1024x768", db_kind)
+    shot(page, "34-two-factor-enrolment-1024x768", db_kind)
     page.fill("input[name=code]", pyotp.TOTP(secret).at(clock.timestamp()))
     page.click("button:has-text('完成绑定')")
     page.wait_for_url(f"{live_server}/")
@@ -649,8 +647,112 @@ def test_an_inspector_enrols_a_phone_by_qr_code_and_signs_in_with_its_code(
     page.fill("input[name=password]", DEMO_PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server}/login/code")
-    shot(page, "31-sign-in-code-1024x768", db_kind)
+    shot(page, "35-sign-in-code-1024x768", db_kind)
     clock.travel(clock.now() + timedelta(seconds=30))  # the enrolment's code is spent
     page.fill("input[name=code]", pyotp.TOTP(secret).at(clock.timestamp()))
     page.click("main button[type=submit]")
     page.wait_for_url(f"{live_server}/")
+
+
+# -- 节假日安排 and the 交办 form's deadline ----------------------------------------------------
+
+
+def test_supervisor_sees_the_gap_pastes_the_notice_and_assigns_a_2027_deadline(
+    tablet, live_server, published_round, db_kind
+):
+    from inspect_app.models import Finding, Task
+    from tests.test_holidays import notice
+
+    Finding.update(deadline_days=30).execute()
+    clock.travel(date(2026, 12, 1))
+    page = tablet
+    sign_in(page, live_server, "duchaban")
+    assert page.is_visible("text=2027 年的节假日安排尚未录入")  # the home page's reminder
+
+    # 交办: ticking a finding asks the server for the deadline it would assign
+    page.goto(f"{live_server}/rounds/{published_round.id}/tasks/new")
+    with page.expect_response(lambda r: "/tasks/new?" in r.url):
+        page.locator("input[name=finding_ids]").first.check()
+    page.wait_for_selector("#deadline-field .calendar-gap")
+    assert page.get_attribute("#deadline-field input", "aria-invalid") == "true"
+    page.locator("#deadline-field").scroll_into_view_if_needed()
+    shot(page, "30-assign-deadline-gap-1024x768", db_kind)
+
+    # the link in the message leads to the year; pasting the notice previews, then saves
+    page.click("#deadline-field .calendar-gap a")
+    page.wait_for_url(f"{live_server}/holidays/2027")
+    page.fill("textarea[name=text]", notice("2027-example.txt"))
+    page.click("button:has-text('预览')")
+    page.wait_for_selector("#preview")
+    page.locator("#preview header").scroll_into_view_if_needed()
+    assert page.is_visible("text=放假 27 天，调休上班 5 天。2027 年此前未录入。")
+    shot(page, "31-holidays-preview-1024x768", db_kind)
+    page.click("button:has-text('确认保存')")
+    page.wait_for_selector(".flash-success")
+    assert page.is_visible("text=办公室录入")
+    page.set_viewport_size({"width": 768, "height": 1024})
+    page.locator("h1").scroll_into_view_if_needed()
+    shot(page, "32-holidays-2027-768x1024", db_kind)
+    page.set_viewport_size({"width": 1024, "height": 768})
+
+    page.goto(f"{live_server}/rounds/{published_round.id}/tasks/new")
+    for box in page.locator("input[name=finding_ids]").all():
+        with page.expect_response(lambda r: "/tasks/new?" in r.url):  # one swap at a time
+            box.check()
+    page.wait_for_selector("#deadline-field .deadline-hint strong:has-text('2027-01-13')")
+    page.locator("#deadline-field").scroll_into_view_if_needed()
+    shot(page, "33-assign-deadline-suggested-1024x768", db_kind)
+    page.click("button:has-text('交办')")
+    page.wait_for_selector(".flash-success")
+    assert Task.get().deadline == date(2027, 1, 13)
+
+
+def test_three_administrators_make_an_account_grant_it_a_role_and_find_it_in_the_trail(
+    browser, tablet, live_server, db_kind
+):
+    """三员分立 on a PC-sized screen: the 系统管理员 makes an account (no role), the 安全管理员
+    grants one, the 安全审计员 finds both steps in the audit trail and on the self-check."""
+    page = tablet
+    sign_in(page, live_server, "xitong")
+    page.click("text=账号管理")
+    page.click("text=新建账号")
+    page.fill("input[name=username]", "zhou-new")
+    page.fill("input[name=display_name]", "周新")
+    page.fill("input[name=password]", "Zhou-xin-2026")
+    page.click("main button[type=submit]")
+    page.wait_for_selector("text=已新建账号 zhou-new")
+    assert "待授权" in page.inner_text("main")
+    assert page.locator("text=授予或变更角色").count() == 0  # not the system administrator's
+    assert page.locator("text=督查批次").count() == 0  # no business menu for administrators
+
+    security = browser.new_context(viewport={"width": 1024, "height": 768}, locale="zh-CN")
+    second = security.new_page()
+    sign_in(second, live_server, "anquan")
+    second.click("text=账号管理")
+    second.click("text=待授权（1）")
+    second.click("text=周新")
+    second.select_option("select[name=role]", "inspector")
+    second.fill("input[name=reason]", "督查室调入（组通〔2026〕12号）")
+    second.click("text=保存角色")
+    second.wait_for_selector("text=已变更账号 zhou-new 的角色")
+    assert User.get(User.username == "zhou-new").role == "inspector"
+    shot(second, "21-role-granted-1024x768", db_kind)
+    second.click("text=等保自查")
+    second.wait_for_selector("table.selfcheck")
+    assert "三员分立" in second.inner_text("table.selfcheck")
+    shot(second, "22-self-check-1024x768", db_kind)
+    security.close()
+
+    auditing = browser.new_context(viewport={"width": 1024, "height": 768}, locale="zh-CN")
+    third = auditing.new_page()
+    sign_in(third, live_server, "shenji")
+    third.click("text=审计记录")
+    third.fill("input[name=user]", "zhou-new")
+    third.click("button:has-text('查询')")
+    third.wait_for_selector("text=组通〔2026〕12号")
+    rows = third.inner_text("table.audit")
+    assert "新建账号 zhou-new（待授权）" in rows and "role：pending → inspector" in rows
+    shot(third, "23-audit-trail-1024x768", db_kind)
+    third.click("text=校验审计链")
+    third.wait_for_selector("text=审计链完整")
+    auditing.close()

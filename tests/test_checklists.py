@@ -346,7 +346,7 @@ def test_reload_from_the_ui_reports_bad_files_without_loading(app, login, tmp_pa
 def test_reload_from_the_ui_loads_new_versions(app, login, tmp_path):
     (tmp_path / "mini.yaml").write_text(MINIMAL, encoding="utf-8")
     app.config["CHECKLIST_FOLDER"] = str(tmp_path)
-    client = login("admin")
+    client = login("xitong")
     response = client.post("/checklists/reload")
     assert response.status_code == 303
     assert "已载入 1 个新版本" in client.get("/checklists").get_data(as_text=True)

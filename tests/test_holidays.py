@@ -322,12 +322,14 @@ def test_process_points_wait_for_the_calendar_and_come_when_it_is_entered(
 def test_the_office_is_told_from_1_november_when_next_year_is_missing(app, demo):
     assert service.remind_next_year(date(2026, 10, 31)) == 0
     told = service.remind_next_year(date(2026, 11, 1))
-    managers = User.select().where(User.role.in_(["admin", "supervisor"]), User.is_active == True)
+    managers = User.select().where(
+        User.role.in_(["sysadmin", "supervisor"]), User.is_active == True
+    )
     assert told == managers.count() >= 2
     assert service.remind_next_year(date(2026, 11, 20)) == 0  # once each
     service.import_notice(2027, notice("2027-example.txt"), by=None)
     assert service.missing_next_year(date(2026, 12, 1)) is None
-    assert {n.user.role for n in Notification.select()} == {"admin", "supervisor"}
+    assert {n.user.role for n in Notification.select()} == {"sysadmin", "supervisor"}
 
 
 def test_the_reminder_reaches_the_office_through_its_pages(app, login):

@@ -284,6 +284,30 @@ def test_retried_photo_upload_is_stored_once(login, inspection):
     assert one.json["id"] == two.json["id"] and Photo.select().count() == 1
 
 
+def test_uploading_and_removing_evidence_is_in_the_audit_trail(login, inspection):
+    from inspect_app.models import AuditEvent
+
+    client = login("ducha1")
+    code = first("compliance", inspection)["code"]
+    uploaded = upload(client, inspection, code, jpeg_bytes())
+    photo = Photo.get_by_id(uploaded.json["id"])
+    removed = client.post(
+        f"/inspections/{inspection.id}/photos/{photo.id}/remove",
+        headers={"Accept": "application/json"},
+    )
+    assert removed.status_code == 200
+    trail = [
+        (e.action, e.actor.username, e.object_id, e.detail["sha256"])
+        for e in AuditEvent.select()
+        .where(AuditEvent.action.startswith("photo."))
+        .order_by(AuditEvent.seq)
+    ]
+    assert trail == [
+        ("photo.upload", "ducha1", photo.id, photo.sha256),
+        ("photo.remove", "ducha1", photo.id, photo.sha256),
+    ]
+
+
 def test_bad_photos_are_refused_clearly(login, inspection):
     client = login("ducha1")
     code = first("compliance", inspection)["code"]

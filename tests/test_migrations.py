@@ -27,7 +27,8 @@ from inspect_app.models import ALL_MODELS
 # Raise it at each release; every table that exists at this version must get rows below.
 PREVIOUS_RELEASE = 9
 # m0012 was reserved for a scores rebuild that became a post-upgrade hook (rebuild_if_missing).
-NUMBERS_TAKEN_ELSEWHERE = {12}
+# m0013 belongs to branch sec-auth (issue 12: sessions, password policy), merged separately.
+NUMBERS_TAKEN_ELSEWHERE = {12, 13}
 
 
 def test_migrations_are_numbered_in_order_with_unique_names():
@@ -197,7 +198,7 @@ def _fill_every_table(app, client):
     from inspect_app.auth.policy import save_policy
 
     policy = {"min_length": "12", "min_classes": "3", "history": "5", "max_age_days": "90"}
-    save_policy(MultiDict(policy), by=User.get(User.username == "admin"))  # setting
+    save_policy(MultiDict(policy), by=User.get(User.username == "anquan"))  # setting
     empty = [m._meta.table_name for m in ALL_MODELS if not m.select().exists()]
     assert empty == [], (
         f"tables without rows in the upgrade test; add rows in _fill_every_table: {empty}"
@@ -357,7 +358,7 @@ def test_previous_release_with_rows_in_every_table_upgrades_intact_and_scores_ar
         assert _rows(db, table, columns) == rows, table
     # demo accounts that still had the published password must now change it; others need not
     flagged = dict(db.execute_sql('SELECT username, must_change_password FROM "user"').fetchall())
-    assert flagged["admin"] and flagged["hp-lianluo"]
+    assert flagged["duchaban"] and flagged["hp-lianluo"]
     db.close()
     assert _scores(kept_url) == expected_scores
     health = upgraded.test_client().get("/healthz")
@@ -569,3 +570,55 @@ def test_models_describe_exactly_the_schema_the_migrations_build(db_url, scratch
 
 def test_head_is_the_newest_migration():
     assert head_version() == available()[-1][0] > PREVIOUS_RELEASE
+
+
+# -- m0014: 三员分立 and the audit chain ----------------------------------------------------------
+
+
+def test_m0014_chains_existing_audit_records_and_makes_administrators_system_administrators(
+    scratch_url,
+):
+    from inspect_app.audit import chain
+
+    db = open_database(scratch_url())
+    db.connect()
+    try:
+        migrate(db, target=11)
+        p = db.param
+        db.execute_sql(
+            'INSERT INTO "user" (username, display_name, password_hash, role, unit_id, is_active, '
+            f"created_at, password_changed_at, must_change_password) VALUES ({', '.join([p] * 9)})",
+            (
+                "laowang",
+                "王建国",
+                "x",
+                "admin",
+                None,
+                True,
+                datetime(2026, 1, 5),
+                datetime(2026, 1, 5),
+                False,
+            ),
+        )
+        for n, detail in enumerate(('{"a": 1}', None, '{"名": "值"}'), start=1):
+            db.execute_sql(
+                "INSERT INTO audit_event (at, actor_id, action, object_type, object_id, summary, "
+                f"detail) VALUES ({', '.join([p] * 7)})",
+                (datetime(2026, 2, n, 8, 30), 1, "unit.update", "unit", n, f"旧记录 {n}", detail),
+            )
+        migrate(db)
+        assert db.execute_sql('SELECT role FROM "user"').fetchall() == [("sysadmin",)]
+        rows = db.execute_sql(
+            "SELECT seq, actor_username, summary, value_before, value_after FROM audit_event "
+            "ORDER BY seq"
+        ).fetchall()
+        assert [r[:3] for r in rows[:3]] == [(n, "laowang", f"旧记录 {n}") for n in (1, 2, 3)]
+        assert (
+            rows[3][0] == 4
+            and "账号 laowang 的角色由原“系统管理员（admin）”改为系统管理员" in rows[3][2]
+        )
+        assert (rows[3][3], rows[3][4]) == ('{"role": "admin"}', '{"role": "sysadmin"}')
+        verdict = chain.verify(db)  # the migration's frozen sealing is the app's
+        assert verdict.ok and verdict.count == 4, verdict.problem
+    finally:
+        _closed(db)

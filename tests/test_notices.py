@@ -317,7 +317,7 @@ def test_issued_notice_is_frozen_and_a_correction_is_a_new_notice(
     assert office.post(f"/notices/{correction.id}/issue").status_code == 303
     correction = Notice.get_by_id(correction.id)
     assert correction.number == "区督改〔2026〕2号"  # the next number of the kind and year
-    page = login("admin").get(f"/notices/{issued.id}").get_data(as_text=True)
+    page = login("lingdao").get(f"/notices/{issued.id}").get_data(as_text=True)
     assert "本文已被更正" in page and correction.number in page
 
 
@@ -547,30 +547,30 @@ def test_even_an_admin_template_cannot_fetch_outside_the_app(app, login, trap, t
 
 
 def test_sandboxed_templates_refuse_python_internals_and_report_errors_by_line(app, login):
-    admin = login("admin")
-    page = admin.get("/notice-templates/reminder").get_data(as_text=True)
+    office = login("duchaban")
+    page = office.get("/notice-templates/reminder").get_data(as_text=True)
     assert "催办通知模板" in page
     from inspect_app.notices import wording
 
     current = wording.current("reminder")
     form = {name: getattr(current, name) for name in wording.FIELDS}
-    bad_syntax = admin.post("/notice-templates/reminder", form | {"body": "<p>a</p>\n{% if %}"})
+    bad_syntax = office.post("/notice-templates/reminder", form | {"body": "<p>a</p>\n{% if %}"})
     assert bad_syntax.status_code == 422
     assert "正文第2行有语法错误" in bad_syntax.get_data(as_text=True)
-    typo = admin.post("/notice-templates/reminder", form | {"title": "{{ unit.nmae }}"})
+    typo = office.post("/notice-templates/reminder", form | {"title": "{{ unit.nmae }}"})
     assert typo.status_code == 422 and "标题无法生成" in typo.get_data(as_text=True)
-    escape = admin.post(
+    escape = office.post(
         "/notice-templates/reminder",
         form | {"body": "{{ ''.__class__.__mro__[1].__subclasses__() }}"},
     )
     assert escape.status_code == 422
     assert NoticeTemplate.select().count() == 0  # nothing bad was saved
-    preview = admin.post(
+    preview = office.post(
         "/notice-templates/reminder/preview", form | {"title": "关于加快整改的催办函"}
     )
     assert preview.status_code == 200 and preview.mimetype == "application/pdf"
     assert "关于加快整改的催办函" in flat(pdf_text(preview.data))
-    saved = admin.post("/notice-templates/reminder", form | {"title": "关于加快整改的催办函"})
+    saved = office.post("/notice-templates/reminder", form | {"title": "关于加快整改的催办函"})
     assert saved.status_code == 303
     assert wording.current("reminder").version == 1
     assert wording.current("reminder").title == "关于加快整改的催办函"
@@ -587,12 +587,12 @@ def test_sandboxed_templates_refuse_python_internals_and_report_errors_by_line(a
 def test_a_template_that_cannot_be_printed_is_refused_when_saved_not_when_issued(app, login, body):
     from inspect_app.notices import wording
 
-    admin = login("admin")
+    office = login("duchaban")
     current = wording.current("reminder")
     form = {name: getattr(current, name) for name in wording.FIELDS} | {"body": body}
-    preview = admin.post("/notice-templates/reminder/preview", form)
+    preview = office.post("/notice-templates/reminder/preview", form)
     assert preview.status_code == 422
-    saved = admin.post("/notice-templates/reminder", form)
+    saved = office.post("/notice-templates/reminder", form)
     assert saved.status_code == 422
     assert "催办通知模板" in saved.get_data(as_text=True)  # the form again, with the message
     assert NoticeTemplate.select().count() == 0
@@ -853,7 +853,7 @@ def test_templates_cannot_make_huge_output(app, login, body, message):
 
     current = wording.current("reminder")
     form = {name: getattr(current, name) for name in wording.FIELDS} | {"body": body}
-    response = login("admin").post("/notice-templates/reminder", form)
+    response = login("duchaban").post("/notice-templates/reminder", form)
     assert response.status_code == 422 and message in response.get_data(as_text=True)
     assert NoticeTemplate.select().count() == 0
 
@@ -865,7 +865,7 @@ def test_huge_table_spans_in_a_template_are_capped_so_rendering_stays_quick(app,
     body = '<table><tr><td rowspan="99999999" colspan="99999999">合计</td></tr></table>'
     form = {name: getattr(current, name) for name in wording.FIELDS} | {"body": body}
     started = time.monotonic()
-    response = login("admin").post("/notice-templates/reminder/preview", form)
+    response = login("duchaban").post("/notice-templates/reminder/preview", form)
     assert response.status_code == 200 and time.monotonic() - started < 30
     texts = wording.fill(wording.clean("reminder", form), kinds.sample_context("reminder"))
     assert 'rowspan="50" colspan="50"' in str(texts["body"])

@@ -56,13 +56,13 @@ def test_unit_user_cannot_browse_the_tree_or_reach_parent_page(login, demo):
 
 
 def test_missing_unit_is_404_with_chinese_message(login):
-    response = login("admin").get("/units/999999")
+    response = login("xitong").get("/units/999999")
     assert response.status_code == 404
     assert "不存在" in response.get_data(as_text=True)
 
 
-def test_admin_creates_a_unit_under_a_parent(login, demo):
-    client = login("admin")
+def test_sysadmin_creates_a_unit_under_a_parent(login, demo):
+    client = login("xitong")
     response = client.post(
         "/units/new",
         {
@@ -89,7 +89,7 @@ def test_admin_creates_a_unit_under_a_parent(login, demo):
 
 
 def test_bad_unit_form_gets_messages_next_to_fields_and_keeps_input(login, demo):
-    response = login("admin").post(
+    response = login("xitong").post(
         "/units/new",
         {
             "name": "",
@@ -117,7 +117,7 @@ def test_bad_unit_form_gets_messages_next_to_fields_and_keeps_input(login, demo)
 
 def test_a_unit_cannot_be_moved_under_its_own_descendant(login, demo):
     street = demo["QH-DF"]
-    response = login("admin").post(
+    response = login("xitong").post(
         f"/units/{street.id}/edit",
         {
             "name": street.name,
@@ -132,14 +132,14 @@ def test_a_unit_cannot_be_moved_under_its_own_descendant(login, demo):
 
 
 def test_deactivating_a_unit_with_active_accounts_is_refused(login, demo):
-    response = login("admin").post(f"/units/{demo['QH-DF-HP'].id}/active", {"active": "0"})
+    response = login("xitong").post(f"/units/{demo['QH-DF-HP'].id}/active", {"active": "0"})
     assert response.status_code == 409
     assert "仍有在用的账号" in response.get_data(as_text=True)
     assert Unit.get_by_id(demo["QH-DF-HP"].id).is_active
 
 
 def test_deactivated_unit_leaves_the_tree_but_keeps_its_page(login, demo):
-    client = login("admin")
+    client = login("xitong")
     unit = demo["QH-DF-FX"]
     assert client.post(f"/units/{unit.id}/active", {"active": "0"}).status_code == 303
     assert "复兴社区党支部" not in client.get("/units").get_data(as_text=True)

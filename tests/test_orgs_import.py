@@ -41,7 +41,7 @@ def test_import_creates_a_tree_with_parents_named_later_in_the_sheet(login, demo
         ["QH-XQ", "新区街道党工委", "街道", "QH", "党工委", "钱进", "", "", 2],
         ["QH-DF-HP", "和平社区党委（更名）", "社区", "QH-DF", "党委", "张敏", "刘芳", "", 3],
     )
-    response = upload(login("admin"), data)
+    response = upload(login("xitong"), data)
     body = response.get_data(as_text=True)
     assert response.status_code == 200, body
     assert "新增 2 个单位，更新 1 个单位" in body
@@ -62,7 +62,7 @@ def test_every_bad_row_is_reported_and_nothing_is_imported(login, demo):
         ["QH-PHONE", "电话错", "社区", "QH", "", "", "", "电话号码", ""],
         ["QH-FORM", "组织形式错", "社区", "QH", "党小组", "", "", "", ""],
     )
-    response = upload(login("admin"), data)
+    response = upload(login("xitong"), data)
     body = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "未导入任何数据" in body
@@ -84,7 +84,7 @@ def test_cycle_between_rows_is_reported(login, demo):
         ["QH-A", "甲", "社区", "QH-B", "", "", "", "", ""],
         ["QH-B", "乙", "社区", "QH-A", "", "", "", "", ""],
     )
-    response = upload(login("admin"), data)
+    response = upload(login("xitong"), data)
     assert response.status_code == 422
     assert "形成循环" in response.get_data(as_text=True)
     assert not Unit.select().where(Unit.code.in_(["QH-A", "QH-B"])).exists()
@@ -92,32 +92,32 @@ def test_cycle_between_rows_is_reported(login, demo):
 
 def test_missing_and_unknown_headers_are_reported(login, demo):
     data = sheet(["QH-X", "某单位"], header=["单位编码", "单位名称", "备注栏"])
-    body = upload(login("admin"), data).get_data(as_text=True)
+    body = upload(login("xitong"), data).get_data(as_text=True)
     assert "缺少必填列“单位类型”" in body
     assert "无法识别的列名“备注栏”" in body
 
 
 def test_a_file_that_is_not_xlsx_is_refused_clearly(login, demo):
-    response = upload(login("admin"), b"%PDF-1.4 not a spreadsheet", name="单位.xlsx")
+    response = upload(login("xitong"), b"%PDF-1.4 not a spreadsheet", name="单位.xlsx")
     assert response.status_code == 422
     assert "请上传 Excel 2007 及以上版本的 .xlsx 文件" in response.get_data(as_text=True)
 
 
 def test_empty_upload_is_refused(login, demo):
-    response = login("admin").post("/units/import", {}, content_type="multipart/form-data")
+    response = login("xitong").post("/units/import", {}, content_type="multipart/form-data")
     assert response.status_code == 422
     assert "请选择要上传的 .xlsx 文件" in response.get_data(as_text=True)
 
 
 def test_numeric_codes_typed_into_excel_import_as_text(login, demo):
     data = sheet([1001, "数字编码单位", "机关", "QH", "", "", "", 65100000, ""])
-    assert upload(login("admin"), data).status_code == 200
+    assert upload(login("xitong"), data).status_code == 200
     unit = Unit.get(Unit.code == "1001")
     assert unit.contact_phone == "65100000"
 
 
 def test_template_download_is_a_valid_sheet_with_the_expected_headers(login):
-    response = login("admin").get("/units/import/template.xlsx")
+    response = login("xitong").get("/units/import/template.xlsx")
     assert response.status_code == 200
     book = load_workbook(io.BytesIO(response.data))
     assert [cell.value for cell in book.active[1]] == HEADER

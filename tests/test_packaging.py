@@ -209,6 +209,12 @@ token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 signed_in = client.post(
     "/login", data={"username": "duchaban", "password": "Demo2026", "csrf_token": token}
 )
+# a demo password must be changed at first sign-in
+page = client.get("/account/password").get_data(as_text=True)
+token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+client.post("/account/password", data={
+    "current": "Demo2026", "password": "Liming-2026x", "confirm": "Liming-2026x", "csrf_token": token
+})
 draft = Notice.select().where(Notice.status != "issued").first()
 pdf = client.get(f"/notices/{draft.id}/pdf")
 open(sys.argv[1], "wb").write(pdf.data)

@@ -35,11 +35,11 @@ def assert_signed_in(browser):
     assert post.status_code == 303 and not post.headers["Location"].startswith("/login")
 
 
-def _logout(app, victim, admin):
+def _logout(app, victim, login):
     assert victim.post("/logout").status_code == 303
 
 
-def _change_password(app, victim, admin):
+def _change_password(app, victim, login):
     changed = victim.post(
         "/account/password",
         {"current": "Demo2026", "password": "Liming-2027x", "confirm": "Liming-2027x"},
@@ -49,7 +49,8 @@ def _change_password(app, victim, admin):
     assert_signed_in(victim)  # the browser that changed it goes on, with a new session
 
 
-def _deactivate(app, victim, admin):
+def _deactivate(app, victim, login):
+    admin = login("xitong")  # a business account: the system administrator's
     user = User.get(User.username == "duchaban")
     response = admin.post(
         f"/users/{user.id}/edit",
@@ -58,19 +59,22 @@ def _deactivate(app, victim, admin):
     assert response.status_code == 303
 
 
-def _sign_out_everywhere(app, victim, admin):
+def _sign_out_everywhere(app, victim, login):
+    admin = login("xitong")
     user = User.get(User.username == "duchaban")
     response = admin.post(f"/users/{user.id}/sessions/end")
     assert response.status_code == 303
     assert "结束 1 个登录会话" in admin.get(response.headers["Location"]).get_data(as_text=True)
 
 
-def _reset_password(app, victim, admin):
+def _reset_password(app, victim, login):
+    admin = login("xitong")
     user = User.get(User.username == "duchaban")
     assert admin.post(f"/users/{user.id}/password", {"password": "Temp-2027-qh"}).status_code == 303
 
 
-def _reset_two_factor(app, victim, admin):
+def _reset_two_factor(app, victim, login):
+    admin = login("anquan")  # second factors are the security administrator's
     user = User.get(User.username == "duchaban")
     response = admin.post(f"/security/accounts/{user.id}/two-factor/reset")
     assert response.status_code == 303
@@ -90,10 +94,9 @@ def _reset_two_factor(app, victim, admin):
 )
 def test_a_copied_cookie_stops_working_the_moment_its_session_ends(app, login, ending):
     victim = login("duchaban")
-    admin = login("admin")
     thief = copy_of(app, victim)
     assert_signed_in(thief)
-    ending(app, victim, admin)
+    ending(app, victim, login)
     assert_signed_out(thief)
 
 
@@ -173,25 +176,34 @@ def test_sessions_past_their_limits_are_swept_at_the_next_sign_in(app, login):
     assert [s.user.username for s in UserSession.select()] == ["ducha2"]
 
 
-def test_the_accounts_page_lists_its_sessions_and_signs_out_everywhere(app, login):
+def test_the_account_page_lists_its_sessions_and_signs_out_everywhere(app, login):
     login("ducha1")
     login("ducha1")
-    admin = login("admin")
+    admin = login("xitong")
     user = User.get(User.username == "ducha1")
-    page = admin.get(f"/users/{user.id}/edit").get_data(as_text=True)
+    page = admin.get(f"/users/{user.id}").get_data(as_text=True)
     assert "登录会话" in page and page.count("127.0.0.1") == 2 and "强制下线" in page
     response = admin.post(f"/users/{user.id}/sessions/end")
     assert response.status_code == 303
-    assert "该账号当前没有登录会话" in admin.get(f"/users/{user.id}/edit").get_data(as_text=True)
+    assert "该账号当前没有登录会话" in admin.get(f"/users/{user.id}").get_data(as_text=True)
     from inspect_app.models import AuditEvent
 
     event = AuditEvent.get(AuditEvent.action == "user.sign_out_everywhere")
-    assert event.object_id == user.id and "结束 2 个会话" in event.summary
+    assert event.actor.username == "xitong" and event.object_id == user.id
+    assert "结束 2 个会话" in event.summary
 
 
-def test_an_administrator_signing_themselves_out_everywhere_lands_on_the_login_page(login):
-    admin = login("admin")
-    user = User.get(User.username == "admin")
-    response = admin.post(f"/users/{user.id}/sessions/end")
-    assert response.headers["Location"] == "/login"
-    assert_signed_out(admin)
+def test_sign_out_everywhere_belongs_to_whoever_manages_the_account(login):
+    """三员分立: the system administrator ends business accounts' sessions, the security
+    administrator the administrators'; nobody their own here (that is 退出)."""
+    sysadmin, secadmin = login("xitong"), login("anquan")
+    xitong = User.get(User.username == "xitong")
+    anquan = User.get(User.username == "anquan")
+    ducha1 = User.get(User.username == "ducha1")
+    assert sysadmin.post(f"/users/{anquan.id}/sessions/end").status_code == 403
+    assert sysadmin.post(f"/users/{xitong.id}/sessions/end").status_code == 403
+    assert secadmin.post(f"/users/{ducha1.id}/sessions/end").status_code == 403
+    assert "强制下线" not in sysadmin.get(f"/users/{anquan.id}").get_data(as_text=True)
+    assert sysadmin.get("/units").status_code == 200
+    assert secadmin.post(f"/users/{xitong.id}/sessions/end").status_code == 303
+    assert sysadmin.get("/units").headers["Location"].startswith("/login?next=")

@@ -78,7 +78,7 @@ def test_cli_setup_creates_demo_once_and_keeps_data_on_second_run(tmp_path):
     }
     first = _cli("setup", env=env)
     assert first.returncode == 0, first.stderr
-    assert "admin" in first.stdout and "hp-lianluo" in first.stdout
+    assert "xitong" in first.stdout and "hp-lianluo" in first.stdout
     assert "已创建演示督查批次：2026年第四季度基层党建暗访督查（东风街道）" in first.stdout
     issued = list((tmp_path / "uploads" / "notices").glob("*.pdf"))
     assert len(issued) == 1 and issued[0].read_bytes().startswith(b"%PDF")  # the demo notice
@@ -230,7 +230,7 @@ def test_production_setup_asks_for_the_first_admin_and_loads_no_demo(app):
     assert result.exit_code == 0, result.output
     assert "已创建首个系统管理员 wangjg（王建国）" in result.output
     admin = User.get()
-    assert (admin.username, admin.role, admin.must_change_password) == ("wangjg", "admin", False)
+    assert (admin.username, admin.role, admin.must_change_password) == ("wangjg", "sysadmin", False)
     assert Unit.select().count() == 0 and Round.select().count() == 0  # no demo district
     assert "Demo2026" not in result.output
     assert "首次登录后须用手机身份验证器绑定双因素认证" in result.output
@@ -353,11 +353,11 @@ def test_accounts_made_or_reset_at_the_terminal_must_change_their_password(app, 
     )
     assert created.exit_code == 0, created.output
     assert User.get(User.username == "extra01").must_change_password
-    assert not User.get(User.username == "admin").must_change_password
-    reset = _invoke(app, "users", "reset-password", "admin", "--password", "Temp2026ab")
+    assert not User.get(User.username == "xitong").must_change_password
+    reset = _invoke(app, "users", "reset-password", "xitong", "--password", "Temp2026ab")
     assert reset.exit_code == 0 and "下次登录时须修改密码" in reset.output
-    assert User.get(User.username == "admin").must_change_password
+    assert User.get(User.username == "xitong").must_change_password
     unknown = _invoke(app, "users", "reset-password", "nobody", "--password", "Temp2026ab")
     assert unknown.exit_code == 1 and "账号 nobody 不存在" in unknown.output
-    weak = _invoke(app, "users", "reset-password", "admin", "--password", "weak")
+    weak = _invoke(app, "users", "reset-password", "xitong", "--password", "weak")
     assert weak.exit_code == 1 and "密码至少 10 位" in weak.output

@@ -37,7 +37,7 @@ def require_for(*roles):
     data = MultiDict({"min_length": "10", "min_classes": "3", "history": "5", "max_age_days": "0"})
     for role in roles:
         data.add("two_factor_roles", role)
-    save_policy(data, by=User.get(User.username == "admin"))
+    save_policy(data, by=User.get(User.username == "anquan"))
 
 
 def enrol(app, client, username):
@@ -84,12 +84,12 @@ def test_a_new_secret_can_be_asked_for_before_the_first_code(app, login):
 
 
 def test_the_secret_is_stored_encrypted_with_the_instance_key(app, demo):
-    stored = User.get(User.username == "admin").totp_secret
+    stored = User.get(User.username == "xitong").totp_secret
     assert DEMO_TOTP_SECRET not in stored
-    assert stored_secret(app, "admin") == DEMO_TOTP_SECRET
+    assert stored_secret(app, "xitong") == DEMO_TOTP_SECRET
     app.config["SECRET_KEY"] = "another-instance-key"
     client = Client(app)
-    password_step(client, "admin")
+    password_step(client, "xitong")
     refused = client.post("/login/code", {"code": code_at(DEMO_TOTP_SECRET)})
     assert refused.status_code == 409 and "无法解密" in refused.get_data(as_text=True)
 
@@ -99,14 +99,14 @@ def test_the_secret_is_stored_encrypted_with_the_instance_key(app, demo):
 
 def test_nobody_is_signed_in_until_the_code_passes(app, demo):
     client = Client(app)
-    password_step(client, "admin", next="/units")
+    password_step(client, "xitong", next="/units")
     assert client.get("/units").headers["Location"].startswith("/login?next=")
     assert UserSession.select().count() == 0
     page = client.get("/login/code")
     assert page.status_code == 200 and "6 位验证码" in page.get_data(as_text=True)
     wrong = client.post("/login/code", {"code": "000000"})
     assert wrong.status_code == 422 and "验证码不正确" in wrong.get_data(as_text=True)
-    right = client.post("/login/code", {"code": current_code(app, "admin")})
+    right = client.post("/login/code", {"code": current_code(app, "xitong")})
     assert right.status_code == 303 and right.headers["Location"] == "/units"  # `next` kept
     assert client.get("/units").status_code == 200
     failure, success = LoginAttempt.select().order_by(LoginAttempt.id)
@@ -115,12 +115,12 @@ def test_nobody_is_signed_in_until_the_code_passes(app, demo):
 
 
 def test_a_code_is_taken_once(app, demo):
-    code = current_code(app, "admin")
+    code = current_code(app, "xitong")
     first = Client(app)
-    password_step(first, "admin")
+    password_step(first, "xitong")
     assert first.post("/login/code", {"code": code}).status_code == 303
     second = Client(app)
-    password_step(second, "admin")
+    password_step(second, "xitong")
     replayed = second.post("/login/code", {"code": code})
     assert replayed.status_code == 422 and "已使用过" in replayed.get_data(as_text=True)
 
@@ -134,9 +134,9 @@ def test_codes_follow_the_apps_clock_with_one_step_of_slack(app, demo):
         (lambda: clock.timestamp() - 90, False),  # three steps old
         (lambda: clock.timestamp(), True),
     ):
-        User.update(totp_last_step=0).where(User.username == "admin").execute()
+        User.update(totp_last_step=0).where(User.username == "xitong").execute()
         client = Client(app)
-        password_step(client, "admin")
+        password_step(client, "xitong")
         status = client.post("/login/code", {"code": code_at(secret, moment())}).status_code
         assert (status == 303) == accepted, moment()
         clock.travel(clock.now() + timedelta(minutes=20))  # out of the throttle's window
@@ -144,21 +144,21 @@ def test_codes_follow_the_apps_clock_with_one_step_of_slack(app, demo):
 
 def test_wrong_codes_are_throttled_like_wrong_passwords(app, demo):
     client = Client(app)
-    password_step(client, "admin")
+    password_step(client, "xitong")
     for _ in range(PAIR.free):
         assert client.post("/login/code", {"code": "000000"}).status_code == 422
-    held = client.post("/login/code", {"code": current_code(app, "admin")})
+    held = client.post("/login/code", {"code": current_code(app, "xitong")})
     assert held.status_code == 429 and "秒后再试" in held.get_data(as_text=True)
     # and the password step from the same address waits too
-    again = Client(app).post("/login", {"username": "admin", "password": "Demo2026"})
+    again = Client(app).post("/login", {"username": "xitong", "password": "Demo2026"})
     assert again.status_code == 429
 
 
 def test_the_code_step_expires_after_five_minutes(app, demo):
     client = Client(app)
-    password_step(client, "admin")
+    password_step(client, "xitong")
     clock.travel(clock.now() + timedelta(minutes=6))
-    response = client.post("/login/code", {"code": current_code(app, "admin")})
+    response = client.post("/login/code", {"code": current_code(app, "xitong")})
     assert response.status_code == 303 and response.headers["Location"] == "/login"
     assert client.get("/").status_code == 302
 
@@ -176,7 +176,7 @@ def test_an_administrator_without_a_second_factor_must_enrol_before_anything_els
         {
             "username": "admin2",
             "display_name": "赵管理",
-            "role": "admin",
+            "role": "sysadmin",
             "password": "Qinghe-adm-2027",
         },
         by=None,
@@ -185,7 +185,7 @@ def test_an_administrator_without_a_second_factor_must_enrol_before_anything_els
     client = Client(app)
     signed_in = client.post("/login", {"username": "admin2", "password": "Qinghe-adm-2027"})
     assert signed_in.headers["Location"] == "/account/two-factor"
-    for url in ("/", "/users", "/security/policy"):
+    for url in ("/", "/users", "/units"):
         response = client.get(url)
         assert response.status_code == 303 and response.headers["Location"] == "/account/two-factor"
     refused = client.post("/users/new", {"username": "x"})
@@ -199,16 +199,16 @@ def test_an_administrator_without_a_second_factor_must_enrol_before_anything_els
 
 
 def test_the_policy_can_require_it_for_other_roles_and_coverage_counts_them(app, login):
-    assert two_factor_coverage() == (1, 1)  # the demo's administrator, enrolled
+    assert two_factor_coverage() == (3, 3)  # the demo's three administrators, enrolled
     office = login("duchaban")
     assert office.get("/rounds").status_code == 200
     require_for("supervisor")
-    assert two_factor_coverage() == (1, 2)
+    assert two_factor_coverage() == (3, 4)
     response = office.get("/rounds")  # a session already open is sent to enrol too
     assert response.status_code == 303 and response.headers["Location"] == "/account/two-factor"
     enrol(app, office, "duchaban")
     assert office.get("/rounds").status_code == 200
-    assert two_factor_coverage() == (2, 2)
+    assert two_factor_coverage() == (4, 4)
 
 
 def test_an_optional_second_factor_can_be_turned_off_with_a_code_a_required_one_cannot(app, login):
@@ -220,9 +220,9 @@ def test_an_optional_second_factor_can_be_turned_off_with_a_code_a_required_one_
     )
     assert off.status_code == 303
     assert User.get(User.username == "duchaban").totp_secret is None
-    admin = login("admin")
+    admin = login("xitong")
     refused = admin.post(
-        "/account/two-factor", {"action": "disable", "code": current_code(app, "admin")}
+        "/account/two-factor", {"action": "disable", "code": current_code(app, "xitong")}
     )
     assert refused.status_code == 409 and "不能停用" in refused.get_data(as_text=True)
 
@@ -233,7 +233,7 @@ def test_an_optional_second_factor_can_be_turned_off_with_a_code_a_required_one_
 def test_the_security_administrator_resets_a_lost_phone(app, login):
     office = login("duchaban")
     enrol(app, office, "duchaban")
-    admin = login("admin")
+    admin = login("anquan")
     page = admin.get("/security/accounts").get_data(as_text=True)
     assert "已绑定" in page and "重置双因素" in page
     user = User.get(User.username == "duchaban")
@@ -242,9 +242,19 @@ def test_the_security_administrator_resets_a_lost_phone(app, login):
     assert user.totp_secret is None and user.totp_enabled_at is None
     assert office.get("/rounds").status_code == 302  # signed out everywhere
     event = AuditEvent.get(AuditEvent.action == "user.two_factor_reset")
-    assert event.actor.username == "admin" and event.object_id == user.id
+    assert event.actor.username == "anquan" and event.object_id == user.id
     # not required for 督查办: the next sign-in is by password alone
     assert Client(app).login("duchaban").headers["Location"] == "/"
+
+
+def test_a_security_administrator_cannot_reset_their_own_second_factor(app, login):
+    admin = login("anquan")
+    own = User.get(User.username == "anquan")
+    refused = admin.post(f"/security/accounts/{own.id}/two-factor/reset")
+    assert refused.status_code == 403
+    assert "不能重置自己的双因素认证" in refused.get_data(as_text=True)
+    assert User.get(User.username == "anquan").totp_enabled_at is not None
+    assert not AuditEvent.select().where(AuditEvent.action == "user.two_factor_reset").exists()
 
 
 def test_the_terminal_can_reset_a_second_factor_when_no_administrator_can_sign_in(app, demo):
@@ -252,10 +262,10 @@ def test_the_terminal_can_reset_a_second_factor_when_no_administrator_can_sign_i
 
     runner = app.test_cli_runner()
     result = runner.invoke(
-        FlaskGroup(create_app=lambda: app), ["users", "reset-two-factor", "admin"]
+        FlaskGroup(create_app=lambda: app), ["users", "reset-two-factor", "xitong"]
     )
     assert result.exit_code == 0, result.output
-    assert User.get(User.username == "admin").totp_enabled_at is None
+    assert User.get(User.username == "xitong").totp_enabled_at is None
     unknown = runner.invoke(
         FlaskGroup(create_app=lambda: app), ["users", "reset-two-factor", "nobody"]
     )
@@ -265,17 +275,19 @@ def test_the_terminal_can_reset_a_second_factor_when_no_administrator_can_sign_i
 # -- the demo -----------------------------------------------------------------------------------
 
 
-def test_the_demo_administrator_is_enrolled_with_the_published_secret(app, checklists_loaded):
+def test_the_demo_administrators_are_enrolled_with_the_published_secret(app, checklists_loaded):
     from flask.cli import FlaskGroup
 
     result = app.test_cli_runner().invoke(FlaskGroup(create_app=lambda: app), ["demo"])
     assert result.exit_code == 0, result.output
     assert DEMO_TOTP_SECRET in result.output and "oathtool --totp -b" in result.output
-    assert stored_secret(app, "admin") == DEMO_TOTP_SECRET
     User.update(must_change_password=False).execute()
-    client = Client(app)
-    password_step(client, "admin")
-    assert client.post("/login/code", {"code": code_at(DEMO_TOTP_SECRET)}).status_code == 303
+    for username in ("xitong", "anquan", "shenji"):
+        assert stored_secret(app, username) == DEMO_TOTP_SECRET
+        User.update(totp_last_step=0).where(User.username == username).execute()
+        client = Client(app)
+        password_step(client, username)
+        assert client.post("/login/code", {"code": code_at(DEMO_TOTP_SECRET)}).status_code == 303
 
 
 @pytest.mark.parametrize("username", ["duchaban", "ducha1", "hp-lianluo"])

@@ -1,35 +1,44 @@
 """Who may do what: the one place every view asks. `can(user, action, obj)` answers."""
 
-from inspect_app.vocab import UNIT_ROLES
+from inspect_app.vocab import ROLES, UNIT_ROLES
 
-STAFF = frozenset({"admin", "supervisor", "team_leader", "inspector", "leader"})
+STAFF = frozenset({"supervisor", "team_leader", "inspector", "leader"})
 TEAM_ROLES = frozenset({"team_leader", "inspector"})
 # Who reads scores, rankings and the dashboard across units (inspectors fill sheets, not rank),
 # and the notices register and drafts.
-LEADERSHIP = frozenset({"admin", "supervisor", "leader"})
+LEADERSHIP = frozenset({"supervisor", "leader"})
 NOTICE_OFFICE = LEADERSHIP
-# Administrators: they must sign in with a second factor whatever the policy says (auth/policy.py).
-ADMIN_ROLES = frozenset({"admin"})
+# 三员分立: system administrator (units, accounts, settings), security administrator (role
+# grants, security policy, second-factor resets) and security auditor (the audit trail). None of them reaches
+# a business record; each acts on the others' work only where the rules below say so.
+ADMIN_ROLES = frozenset({"sysadmin", "secadmin", "auditor"})
+EVERY_ROLE = frozenset(ROLES) - {"pending"}  # a pending account has no role yet
 
 
 def is_administrator(user):
-    """Whether `user` holds an administrator role (two-factor sign-in is then required)."""
+    """One of the three administrators: they must sign in with a second factor whatever the
+    policy says (auth/policy.py), and the self-check counts them."""
     return user is not None and user.role in ADMIN_ROLES
 
 
 # action -> roles allowed whatever the object.
 ROLE_RULES = {
-    "unit.browse": STAFF,
-    "unit.manage": {"admin"},
-    "user.manage": {"admin"},
-    "audit.view": {"admin"},
+    "unit.browse": STAFF | {"sysadmin"},
+    "unit.manage": {"sysadmin"},
+    # accounts: the system administrator creates them (with no role), the security
+    # administrator grants roles; both see the list
+    "user.list": {"sysadmin", "secadmin"},
+    "user.manage": {"sysadmin"},
+    # the audit trail is the auditor's alone: the administrators it records cannot read it
+    "audit.view": {"auditor"},
     # 身份鉴别: the password and two-factor policy, resetting someone's second factor
-    "security.manage": {"admin"},
-    "checklist.view": STAFF,
-    "checklist.load": {"admin", "supervisor"},
+    "security.manage": {"secadmin"},
+    "security.selfcheck": {"secadmin", "auditor"},
+    "checklist.view": STAFF | {"sysadmin"},
+    "checklist.load": {"sysadmin", "supervisor"},
     "round.browse": STAFF,
-    "round.plan": {"admin", "supervisor"},
-    "round.publish": {"admin", "supervisor"},
+    "round.plan": {"supervisor"},
+    "round.publish": {"supervisor"},
     "inspection.sign_off": {"supervisor", "leader"},
     "inspection.reopen": {"supervisor", "leader"},
     "task.list": STAFF | UNIT_ROLES,  # unit users' lists hold only their own unit's tasks
@@ -42,12 +51,13 @@ ROLE_RULES = {
     "notice.draft": {"supervisor"},
     "notice.approve": {"supervisor", "leader"},
     "notice.issue": {"supervisor"},
-    "notice_template.edit": {"admin", "supervisor"},
+    "notice_template.edit": {"supervisor"},
     "score.view": LEADERSHIP,
     "ranking.confirm": {"supervisor"},
-    # 节假日安排: everyone may read the working-day calendar; the office keeps it
-    "holidays.view": STAFF | UNIT_ROLES,
-    "holidays.manage": {"admin", "supervisor"},
+    # 节假日安排: everyone may read the working-day calendar; the office keeps it, and the
+    # system administrator as a setting of the system
+    "holidays.view": EVERY_ROLE,
+    "holidays.manage": {"sysadmin", "supervisor"},
 }
 
 
@@ -102,12 +112,27 @@ def _addressed_to(user, notice):
     )
 
 
+def manages_account(user, account):
+    """Administrators' accounts are the security administrator's to edit and reset; everyone
+    else's are the system administrator's. Nobody manages their own account here (their own
+    password is changed on 修改密码)."""
+    if account.id == user.id:
+        return False
+    return user.role == ("secadmin" if account.role in ADMIN_ROLES else "sysadmin")
+
+
 # action -> (roles that may reach some object, the test for one object).
 OBJECT_RULES = {
     "unit.view": (
-        STAFF | UNIT_ROLES,
-        lambda user, unit: user.role in STAFF or unit.id == user.unit_id,
+        STAFF | UNIT_ROLES | {"sysadmin"},
+        lambda user, unit: user.role in STAFF or user.role == "sysadmin" or unit.id == user.unit_id,
     ),
+    "user.edit": ({"sysadmin", "secadmin"}, manages_account),
+    "user.reset_password": ({"sysadmin", "secadmin"}, manages_account),
+    # 强制下线: whoever may reset the password (which also ends every session) may end them alone
+    "user.end_sessions": ({"sysadmin", "secadmin"}, manages_account),
+    # Roles are granted by the security administrator, never to their own account.
+    "user.grant_role": ({"secadmin"}, lambda user, account: account.id != user.id),
     "inspection.view": (
         STAFF | UNIT_ROLES,
         lambda user, inspection: user.role in STAFF or _published_to_unit(user, inspection),

@@ -15,13 +15,16 @@ from functools import cache
 from importlib import resources
 
 from inspect_app import audit, clock
-from inspect_app.auth.permissions import is_administrator
+from inspect_app.auth.permissions import ADMIN_ROLES, is_administrator
 from inspect_app.db import database
 from inspect_app.errors import ValidationFailed
 from inspect_app.models import Setting, User, now
 from inspect_app.vocab import ROLES
 
 SETTING_KEY = "password_policy"
+# The roles the policy may add to the two-factor requirement: the administrators always have it,
+# and a pending account has no role to require it of.
+OPTIONAL_TWO_FACTOR_ROLES = tuple(r for r in ROLES if r not in ADMIN_ROLES and r != "pending")
 POLICY_CACHE_SECONDS = 30
 MIN_LENGTH_RANGE = (8, 64)
 CLASS_RANGE = (3, 4)  # the floor: three of the four classes
@@ -119,10 +122,10 @@ def _clean(data):
         ),
     }
     roles = data.getlist("two_factor_roles") if hasattr(data, "getlist") else []
-    unknown = [r for r in roles if r not in ROLES]
+    unknown = [r for r in roles if r not in OPTIONAL_TWO_FACTOR_ROLES]
     if unknown:
-        errors["two_factor_roles"] = f"没有这个角色：{'、'.join(unknown)}"
-    values["two_factor_roles"] = tuple(r for r in ROLES if r in roles)
+        errors["two_factor_roles"] = f"不能选择这个角色：{'、'.join(unknown)}"
+    values["two_factor_roles"] = tuple(r for r in OPTIONAL_TWO_FACTOR_ROLES if r in roles)
     return values, errors
 
 

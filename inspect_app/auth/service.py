@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from inspect_app import clock
+from inspect_app import audit, clock
 from inspect_app.auth import policy, throttle, two_factor
 from inspect_app.db import database
 from inspect_app.errors import ValidationFailed
@@ -35,6 +35,39 @@ def check_new_password(password, *, username):
 # -- signing in ---------------------------------------------------------------------------------
 
 
+def _refuse_if_throttled(username, ip):
+    """Refuse an attempt that comes before its wait is over (auth/throttle.py), recorded as such."""
+    try:
+        throttle.refuse_if_throttled(username, ip)
+    except throttle.Throttled as refused:
+        audit.record(
+            None,
+            "auth.throttled",
+            None,
+            f"拒绝登录：账号 {username} 从 {ip} 的尝试过于频繁（须再等 {refused.retry_after} 秒）",
+            {"wait_seconds": refused.retry_after},
+            username=username,
+        )
+        raise
+
+
+def _record_failure(user, username, ip, reason, *, factor="password"):
+    """A failed attempt: counted by the throttle and recorded; when it makes the next attempt
+    wait, the delay is recorded too (nothing is locked: see auth/throttle.py)."""
+    throttle.record(username, ip, succeeded=False, factor=factor)
+    audit.record(None, "auth.login_failed", user, f"登录失败：{reason}", username=username)
+    wait = throttle.seconds_to_wait(username, ip)
+    if wait > 0:
+        audit.record(
+            None,
+            "auth.delayed",
+            None,
+            f"账号 {username} 从 {ip} 登录失败次数过多，下次尝试须等待 {wait} 秒",
+            {"wait_seconds": wait},
+            username=username,
+        )
+
+
 def authenticate(username, password, *, ip):
     """Step one: the active user with this username and password, or ValidationFailed /
     TooManyAttempts. A failure is counted; a success is recorded when the sign-in completes
@@ -42,24 +75,25 @@ def authenticate(username, password, *, ip):
     username = (username or "").strip()
     if not username or not password:
         raise ValidationFailed("请输入用户名和密码")
-    throttle.refuse_if_throttled(username, ip)
+    _refuse_if_throttled(username, ip)
     user = User.get_or_none(User.username == username)
     password_ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
     if not (user and password_ok):
-        throttle.record(username, ip, succeeded=False)
+        reason = "用户名不存在" if user is None else "用户名或密码错误"
+        _record_failure(user, username, ip, reason)
         raise ValidationFailed("用户名或密码错误")
     if not user.is_active:
-        throttle.record(username, ip, succeeded=False)
+        _record_failure(user, username, ip, "账号已停用")
         raise ValidationFailed("该账号已停用，请联系系统管理员")
     return user
 
 
 def check_second_factor(user, code, *, ip):
     """Step two for accounts with a second factor: a current, unused code from their phone."""
-    throttle.refuse_if_throttled(user.username, ip)
+    _refuse_if_throttled(user.username, ip)
     # Something that is not six digits raises at once: asked again, not counted.
     if not two_factor.verify(user, code):
-        throttle.record(user.username, ip, succeeded=False, factor="totp")
+        _record_failure(user, user.username, ip, "验证码错误", factor="totp")
         message = "验证码不正确或已使用过，请输入手机上新显示的验证码"
         raise ValidationFailed(message, fields={"code": message})
 
@@ -69,6 +103,8 @@ def complete_sign_in(user, *, ip, factor="password"):
         throttle.record(user.username, ip, succeeded=True, factor=factor)
         user.last_login_at = now()
         user.save(only=[User.last_login_at])
+        how = "（密码 + 手机验证码）" if factor == "totp" else ""
+        audit.record(user, "auth.login", user, f"登录成功{how}", {"factor": factor})
 
 
 # -- sessions on the server ---------------------------------------------------------------------
@@ -149,6 +185,11 @@ def sessions_of(user):
     )
 
 
+def sign_out(user):
+    if user is not None:
+        audit.record(user, "auth.logout", user, "退出登录")
+
+
 # -- passwords ----------------------------------------------------------------------------------
 
 
@@ -181,7 +222,9 @@ def change_password(user, *, current, new, confirm):
     if history and _in_history(user, new, history):
         message = f"新密码不能与最近 {history} 次用过的密码相同"
         raise ValidationFailed(message, fields={"password": message})
-    set_password(user, new, chosen_by_owner=True)
+    with database.atomic():
+        set_password(user, new, chosen_by_owner=True)
+        audit.record(user, "auth.change_password", user, "修改本人密码")
 
 
 def set_password(user, password, *, chosen_by_owner):

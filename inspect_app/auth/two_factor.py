@@ -20,7 +20,7 @@ from pyotp.exceptions import OTPVerificationError
 
 from inspect_app import audit, clock
 from inspect_app.db import database
-from inspect_app.errors import Conflict, ValidationFailed
+from inspect_app.errors import Conflict, Forbidden, ValidationFailed
 from inspect_app.models import User, now
 
 ISSUER = "督查督导系统"
@@ -148,9 +148,12 @@ def disable(user, code, *, required):
 
 def reset(user, *, by):
     """The security administrator's reset (a lost phone): the owner enrols again at next sign-in
-    if the policy requires it. Their sessions end."""
+    if the policy requires it. Their sessions end. Never their own: that would let whoever holds
+    their session drop the factor (`by=None`: the server's shell)."""
     from inspect_app.auth.service import end_sessions
 
+    if by is not None and by.id == user.id:
+        raise Forbidden("不能重置自己的双因素认证，请由其他安全管理员操作，或在服务器上执行命令")
     with database.atomic():
         had = enabled(user)
         _clear(user)

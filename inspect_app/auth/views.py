@@ -80,6 +80,7 @@ def login_code():
 @bp.route("/logout", methods=["POST"])
 @requires(PUBLIC)
 def logout():
+    service.sign_out(g.user)
     end_session()
     flash("您已安全退出", "info")
     return redirect(url_for("auth.login"), code=303)

@@ -56,6 +56,11 @@ def _now():
     return datetime.now(UTC)
 
 
+def expires_in(cert, now=None):
+    """How long `cert` stays valid, by the machine's clock (negative once expired)."""
+    return cert.not_valid_after_utc - (now or _now())
+
+
 # --- names and addresses ---------------------------------------------------------------------
 
 

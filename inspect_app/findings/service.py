@@ -95,9 +95,9 @@ def clean_finding(data):
 FIELDS = ("description", "severity", "deadline_days", "measure")
 
 
-def _trail(finding, by, action, summary, detail=None):
+def _trail(finding, by, action, summary, detail=None, **changed):
     """Every hand change to a finding goes into the append-only audit trail, shown per finding."""
-    audit.record(by, f"finding.{action}", finding, summary, detail)
+    audit.record(by, f"finding.{action}", finding, summary, detail, **changed)
 
 
 def history(findings):
@@ -147,6 +147,8 @@ def update_finding(finding, data, *, by):
             "update",
             "修改" + "、".join(labels[k] for k in changes),
             {"changes": changes},
+            before={k: old for k, (old, _) in changes.items()},
+            after={k: new for k, (_, new) in changes.items()},
         )
     return finding
 

@@ -8,7 +8,7 @@ from datetime import date
 
 from blinker import signal
 
-from inspect_app import clock
+from inspect_app import audit, clock
 from inspect_app.db import database
 from inspect_app.errors import Conflict, ValidationFailed
 from inspect_app.holidays import workdays
@@ -20,7 +20,7 @@ calendar_changed = signal("calendar-changed")
 
 FIRST_YEAR, LAST_YEAR = 2000, 2100
 REMIND_FROM_MONTH = 11  # the State Council's notice usually appears in November
-MANAGERS = ("admin", "supervisor")
+MANAGERS = ("sysadmin", "supervisor")
 
 
 def check_year(value):
@@ -224,13 +224,14 @@ def _save_year(year, days, *, notice_text, by, action, diff):
 
 def _audit(by, action, year, summary, diff):
     """Recorded against the year itself, which outlives its HolidayYear row (恢复为内置数据)."""
-    AuditEvent.create(
-        actor=by,
-        action=action,
+    audit.record(
+        by,
+        action,
+        None,
+        summary,
+        {"year": year, "changes": [c.text for c in diff]},
         object_type="holiday_year",
         object_id=year,
-        summary=summary,
-        detail={"year": year, "changes": [c.text for c in diff]},
     )
 
 

@@ -41,37 +41,40 @@ def show(year):
     return _page(service.check_year(year))
 
 
+def _read_pasted_notice(year, use):
+    """(result of use(year, text), None), or (None, the page again saying what was refused)."""
+    text = request.form.get("text", "")
+    try:
+        return use(year, text), None
+    except NoticeUnreadable as unreadable:
+        return None, _page(year, status=422, text=text, problems=unreadable.problems)
+    except ServiceError as error:
+        errors = error.fields or {"text": error.message}
+        return None, _page(year, status=error.status, text=text, errors=errors)
+
+
 @bp.post("/<int:year>/preview")
 @requires("holidays.manage")
 def preview(year):
     """Read the pasted notice and show what would change; nothing is saved yet."""
     year = service.check_year(year)
-    text = request.form.get("text", "")
-    try:
-        days, diff = service.preview_notice(year, text)
-    except NoticeUnreadable as unreadable:
-        return _page(year, status=422, text=text, problems=unreadable.problems)
-    except ServiceError as error:
-        return _page(
-            year, status=error.status, text=text, errors=error.fields or {"text": error.message}
-        )
-    return _page(year, text=text, proposed=days, diff=diff)
+    read, refused = _read_pasted_notice(year, service.preview_notice)
+    if refused:
+        return refused
+    days, diff = read
+    return _page(year, text=request.form.get("text", ""), proposed=days, diff=diff)
 
 
 @bp.post("/<int:year>")
 @requires("holidays.manage")
 def save(year):
     year = service.check_year(year)
-    text = request.form.get("text", "")
-    try:
-        _, diff = service.import_notice(year, text, by=g.user)
-    except NoticeUnreadable as unreadable:
-        return _page(year, status=422, text=text, problems=unreadable.problems)
-    except ServiceError as error:
-        return _page(
-            year, status=error.status, text=text, errors=error.fields or {"text": error.message}
-        )
-    flash(f"已保存 {year} 年节假日安排（{len(diff)} 天有变化）", "success")
+    saved, refused = _read_pasted_notice(
+        year, lambda year, text: service.import_notice(year, text, by=g.user)
+    )
+    if refused:
+        return refused
+    flash(f"已保存 {year} 年节假日安排（{len(saved[1])} 天有变化）", "success")
     return redirect(url_for("holidays.show", year=year), code=303)
 
 

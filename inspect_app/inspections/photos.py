@@ -8,6 +8,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from inspect_app import audit
+from inspect_app.db import database
 from inspect_app.errors import Conflict, NotFound, ValidationFailed
 from inspect_app.models import Photo, now
 
@@ -87,24 +89,41 @@ def store_photo(inspection, item_code, upload, *, by, client_id, upload_folder, 
     folder = photo_dir(upload_folder)
     (folder / f"{name}.jpg").write_bytes(full)
     (folder / f"{name}.thumb.jpg").write_bytes(thumb)
-    return Photo.create(
-        inspection=inspection,
-        item_code=item_code,
-        client_id=client_id,
-        file_name=name,
-        width=size[0],
-        height=size[1],
-        size=len(full),
-        sha256=hashlib.sha256(full).hexdigest(),
-        uploaded_by=by,
-    )
+    with database.atomic():
+        photo = Photo.create(
+            inspection=inspection,
+            item_code=item_code,
+            client_id=client_id,
+            file_name=name,
+            width=size[0],
+            height=size[1],
+            size=len(full),
+            sha256=hashlib.sha256(full).hexdigest(),
+            uploaded_by=by,
+        )
+        audit.record(
+            by,
+            "photo.upload",
+            photo,
+            f"上传现场照片（{inspection.unit.name}{'，' + item_code if item_code else ''}）",
+            {"inspection": inspection.id, "sha256": photo.sha256},
+        )
+    return photo
 
 
-def remove_photo(photo, *, editable):
+def remove_photo(photo, *, by, editable):
     if not editable:
         raise Conflict("本次检查已提交或锁定，不能再删除照片")
-    photo.removed_at = now()
-    photo.save(only=[Photo.removed_at])
+    with database.atomic():
+        photo.removed_at = now()
+        photo.save(only=[Photo.removed_at])
+        audit.record(
+            by,
+            "photo.remove",
+            photo,
+            f"删除现场照片（{photo.item_code or '检查整体'}）",
+            {"inspection": photo.inspection_id, "sha256": photo.sha256},
+        )
 
 
 def photo_file(photo, upload_folder, thumb=False):

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from peewee import JOIN, IntegrityError, fn
 
-from inspect_app import clock
+from inspect_app import audit, clock
 from inspect_app.db import database, first
 from inspect_app.errors import Conflict, NotFound, ValidationFailed
 from inspect_app.inspections import scoring
@@ -102,6 +102,15 @@ def _transition_event(inspection, to_status, by, reason=""):
         from_status=inspection.status,
         to_status=to_status,
         reason=reason,
+    )
+    audit.record(
+        by,
+        f"inspection.{to_status}",
+        inspection,
+        f"督查检查（{inspection.unit.name}）：{STATUS_LABELS[inspection.status]} → "
+        f"{STATUS_LABELS[to_status]}" + (f"，原因：{reason}" if reason else ""),
+        before={"status": inspection.status},
+        after={"status": to_status},
     )
 
 

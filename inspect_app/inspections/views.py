@@ -165,7 +165,7 @@ def remove_photo(inspection_id, photo_id):
     photo = photo_service.get_photo(photo_id)
     if photo.inspection_id != inspection.id:
         raise NotFound("照片不存在")
-    photo_service.remove_photo(photo, editable=inspection.status in service.EDITABLE)
+    photo_service.remove_photo(photo, by=g.user, editable=inspection.status in service.EDITABLE)
     if wants_json():
         return jsonify(removed=photo.id)
     return redirect(

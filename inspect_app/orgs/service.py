@@ -120,6 +120,10 @@ def _check_parent(unit_id, parent):
     return None
 
 
+def _state(unit):
+    return {**{key: getattr(unit, key) for key in EDITABLE}, "parent_id": unit.parent_id}
+
+
 def save_unit(data, *, by, unit=None):
     """Create a unit (unit=None) or update one. Raises ValidationFailed with per-field messages."""
     values, errors = clean_unit_fields(data)
@@ -144,6 +148,7 @@ def save_unit(data, *, by, unit=None):
     with database.atomic():
         creating = unit is None
         unit = unit or Unit()
+        before = None if creating else _state(unit)
         for key, value in values.items():
             setattr(unit, key, value)
         unit.parent = parent
@@ -154,7 +159,7 @@ def save_unit(data, *, by, unit=None):
             "unit.create" if creating else "unit.update",
             unit,
             f"{'新建' if creating else '修改'}单位 {unit.name}（{unit.code}）",
-            values,
+            **audit.changes(before, _state(unit)),
         )
     return unit
 
@@ -174,5 +179,7 @@ def set_unit_active(unit, active, *, by):
             "unit.activate" if active else "unit.deactivate",
             unit,
             f"{'启用' if active else '停用'}单位 {unit.name}",
+            before={"is_active": not active},
+            after={"is_active": active},
         )
     return unit

@@ -3,6 +3,7 @@ import io
 from flask import Blueprint, flash, g, redirect, request, send_file, url_for
 
 from inspect_app.auth.access import authorize, requires
+from inspect_app.auth.permissions import can, is_administrator
 from inspect_app.errors import NotFound, ServiceError
 from inspect_app.models import Unit, User
 from inspect_app.orgs import importing, service
@@ -40,7 +41,7 @@ def show(unit_id):
     unit = get_unit(unit_id)
     authorize("unit.view", unit)
     children = list(unit.children.order_by(Unit.sort_order, Unit.code))
-    users = list(unit.users.order_by(User.role, User.username)) if g.user.role == "admin" else []
+    users = list(unit.users.order_by(User.role, User.username)) if can(g.user, "user.list") else []
     from inspect_app.scores.ranking import pending_flags
 
     return render(
@@ -49,7 +50,8 @@ def show(unit_id):
         path=service.ancestors(unit),
         children=children,
         users=users,
-        accountability_flags=pending_flags(unit),  # 末位问责 stays visible until decided
+        # 末位问责 stays visible until decided; it is a business record, not for administrators
+        accountability_flags=[] if is_administrator(g.user) else pending_flags(unit),
     )
 
 

@@ -9,7 +9,7 @@ task is closed meanwhile (closing late does not erase being late).
 
 from dataclasses import dataclass
 
-from inspect_app import clock
+from inspect_app import audit, clock
 from inspect_app.db import database
 from inspect_app.errors import Conflict, Forbidden, ValidationFailed
 from inspect_app.holidays import workdays
@@ -122,6 +122,14 @@ def decide(steps, task, code, *, by, applied, note):
             text=f"{'决定' if applied else '决定不'}采取“{step.label}”"
             + (f"：{note}" if note else ""),
             detail={"level": step.code, "applied": applied},
+        )
+        audit.record(
+            by,
+            "escalation.decide",
+            decision,
+            f"整改任务 #{task.id} 问责跟进：{'决定' if applied else '决定不'}采取“{step.label}”"
+            + (f"：{note}" if note else ""),
+            {"task": task.id, "level": step.code, "applied": applied},
         )
     return decision
 

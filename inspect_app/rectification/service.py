@@ -9,7 +9,7 @@ from datetime import date
 
 from peewee import JOIN
 
-from inspect_app import clock
+from inspect_app import audit, clock
 from inspect_app.db import database
 from inspect_app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from inspect_app.holidays import workdays
@@ -40,6 +40,15 @@ STATUS_LABELS = {
     "suspended": "已中止",
 }
 OPEN = frozenset(STATUS_LABELS) - {"closed", "suspended"}
+# Trail events that are not transitions, as the audit trail names them.
+EVENT_LABELS = {
+    "create": "交办",
+    "relapse": "回访发现问题反弹，重新整改",
+    "revisit_ok": "回访确认已整改",
+    "extension_request": "申请延期",
+    "extension_granted": "同意延期",
+    "extension_refused": "不同意延期",
+}
 SUPERVISOR = "supervisor"
 
 
@@ -102,6 +111,18 @@ def _record(task, *, by, action, from_status, to_status, text="", detail=None):
         to_status=to_status,
         text=text,
         detail=detail,
+    )
+    label = TRANSITIONS[action].label if action in TRANSITIONS else EVENT_LABELS.get(action, action)
+    status_change = {}
+    if from_status != to_status:
+        status_change = {"before": {"status": from_status}, "after": {"status": to_status}}
+    audit.record(
+        by,
+        f"task.{action}",
+        task,
+        f"整改任务 #{task.id}：{label}" + (f"：{text}" if text else ""),
+        detail,
+        **status_change,
     )
     sync_task(task.id)  # process deductions and bonuses follow the trail as it grows
     return event

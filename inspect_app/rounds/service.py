@@ -161,6 +161,7 @@ def assign(inspection, team_id, *, by):
             raise ValidationFailed("所选督查组不属于本批次")
     if inspection.status not in ("planned", "in_progress", "returned"):
         raise Conflict("检查已提交，不能再调整督查组")
+    before = inspection.team.name if inspection.team_id else ""
     inspection.team = team
     inspection.save(only=[Inspection.team])
     audit.record(
@@ -168,6 +169,8 @@ def assign(inspection, team_id, *, by):
         "inspection.assign",
         inspection,
         f"{inspection.unit.name} 分配给 {team.name if team else '（未分配）'}",
+        before={"team": before},
+        after={"team": team.name if team else ""},
     )
     return inspection
 
