@@ -1,5 +1,4 @@
 """节假日安排 and the 交办 form's deadline, on a tablet (headless Chromium, as test_browser)."""
-# ruff: noqa: F811 -- the browser fixtures are imported from test_browser
 
 from datetime import date
 
@@ -7,7 +6,7 @@ import pytest
 
 from inspect_app import clock
 from inspect_app.models import Finding, Task
-from tests.test_browser import browser, live_server, shot, sign_in, tablet, test_tls  # noqa: F401
+from tests.test_browser import shot, sign_in
 from tests.test_holidays import notice
 
 pytestmark = pytest.mark.browser
