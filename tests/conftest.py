@@ -24,7 +24,7 @@ from inspect_app.demo import DEMO_PASSWORD  # noqa: E402
 from inspect_app.migrations import migrate  # noqa: E402
 from tests.pg_server import PostgresServer  # noqa: E402
 
-pytest_plugins = ["tests.inspection_fixtures"]
+pytest_plugins = ["tests.inspection_fixtures", "tests.browser_fixtures"]
 
 PROJECT = Path(__file__).resolve().parent.parent
 DATABASES = ("sqlite", "postgres")
