@@ -250,6 +250,8 @@ def test_the_security_administrator_resets_a_lost_phone(app, login):
 def test_a_security_administrator_cannot_reset_their_own_second_factor(app, login):
     admin = login("anquan")
     own = User.get(User.username == "anquan")
+    page = admin.get("/security/accounts").get_data(as_text=True)
+    assert f"/security/accounts/{own.id}/two-factor/reset" not in page
     refused = admin.post(f"/security/accounts/{own.id}/two-factor/reset")
     assert refused.status_code == 403
     assert "不能重置自己的双因素认证" in refused.get_data(as_text=True)
