@@ -5,8 +5,9 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.routing import IntegerConverter
 
 from inspect_app import config, db, deploy, headers, web
-from inspect_app.auth.access import enforce_access_rules, requires
+from inspect_app.auth.access import enforce_access_rules, required_detour, requires
 from inspect_app.auth.permissions import PUBLIC, can
+from inspect_app.auth.policy import current_policy
 from inspect_app.auth.session import load_user
 from inspect_app.ids import MAX_ID
 from inspect_app.scores import config as scores_config
@@ -44,7 +45,12 @@ def create_app(overrides=None):
     app.before_request(enforce_access_rules)
     app.before_request(web.refuse_nul)
     app.jinja_env.globals.update(
-        can=lambda action, obj=None: can(g.user, action, obj), ROLES=ROLES, UNIT_TYPES=UNIT_TYPES
+        can=lambda action, obj=None: can(g.user, action, obj),
+        ROLES=ROLES,
+        UNIT_TYPES=UNIT_TYPES,
+        # the page a signed-in user must finish first (password change, 2FA enrolment), if any
+        detour=lambda: required_detour(g.user) if g.get("user") else None,
+        password_rules=lambda: current_policy().describe(),
     )
 
     from inspect_app.audit.views import bp as audit_bp

@@ -33,7 +33,7 @@ def register_commands(app):
 
 
 def _print_accounts(accounts):
-    from inspect_app.demo import DEMO_PASSWORD
+    from inspect_app.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET
 
     if not accounts:
         click.echo("演示账号均已存在，未新建。")
@@ -41,6 +41,15 @@ def _print_accounts(accounts):
     click.echo(f"已创建演示账号（初始密码均为 {DEMO_PASSWORD}，首次登录时须修改）：")
     for username, display_name, role, unit in accounts:
         click.echo(f"  {username:<12} {role:<6} {display_name}{'  ' + unit if unit else ''}")
+    from inspect_app.auth.permissions import is_administrator
+
+    created = User.select().where(User.username.in_([username for username, *_ in accounts]))
+    admins = [user.username for user in created if is_administrator(user)]
+    if admins:
+        click.echo(
+            f"系统管理员（{'、'.join(admins)}）登录须输入双因素验证码：在手机身份验证器中手动添加"
+            f"密钥 {DEMO_TOTP_SECRET}（基于时间），或在本机执行 oathtool --totp -b {DEMO_TOTP_SECRET}"
+        )
 
 
 def _print_rounds(rounds):
@@ -94,6 +103,7 @@ def setup_command(production, admin_username, admin_name, admin_password_stdin):
             password = _password_from_automation(admin_password_stdin)
             user = _first_admin(admin_username, admin_name, password)
             click.echo(f"已创建首个系统管理员 {user.username}（{user.display_name}）。")
+            click.echo("首次登录后须用手机身份验证器绑定双因素认证（扫描页面上的二维码）。")
         return
     if not Unit.select().exists() and not User.select().exists():
         from inspect_app.demo import load_demo, load_demo_activity
@@ -164,9 +174,14 @@ def _first_admin(username, display_name, password):
 
 
 def _ask_password():
+    from inspect_app.auth.policy import current_policy
+
     while True:
         first = click.prompt(
-            "密码（至少 8 位，含字母和数字）", default="", show_default=False, hide_input=True
+            f"密码（{current_policy().describe()}）",
+            default="",
+            show_default=False,
+            hide_input=True,
         )
         if not first:
             click.echo("密码：密码不能为空", err=True)
@@ -242,6 +257,21 @@ def reset_password_command(username, password):
     except ValidationFailed as error:
         raise click.ClickException("；".join(error.fields.values()) or error.message) from None
     click.echo(f"已重置 {username} 的密码；下次登录时须修改密码。")
+
+
+@users_group.command("reset-two-factor")
+@click.argument("username")
+def reset_two_factor_command(username):
+    """Clear an account's second factor (a lost phone, e.g. the security administrator's own);
+    it enrols again at next sign-in where the policy requires it."""
+    from inspect_app.auth import two_factor
+
+    upgrade()
+    user = User.get_or_none(User.username == username)
+    if user is None:
+        raise click.ClickException(f"账号 {username} 不存在")
+    two_factor.reset(user, by=None)
+    click.echo(f"已重置 {username} 的双因素认证；该账号的登录会话已全部结束。")
 
 
 @click.group("checklists")

@@ -2,12 +2,18 @@
 
 from datetime import timedelta
 
+from inspect_app.auth import two_factor
+from inspect_app.auth.permissions import is_administrator
 from inspect_app.auth.service import hash_password
 from inspect_app.db import database
-from inspect_app.models import Unit, User, now
+from inspect_app.models import PasswordHistory, Unit, User, now
 from inspect_app.vocab import ROLES
 
 DEMO_PASSWORD = "Demo2026"
+# Administrators must sign in with a second factor. The demo's administrator is enrolled with this
+# published secret (printed by `inspect-app demo`/`setup` and in the README, like the password), so
+# a newcomer adds it to any authenticator app, or runs `oathtool --totp -b SECRET`, and signs in.
+DEMO_TOTP_SECRET = "QINGHEDUCHADEMO2QINGHEDUCHADEMO2"
 
 # (code, name, type, org form, secretary, contact, phone, parent code)
 UNITS = [
@@ -201,7 +207,7 @@ def load_demo():
         password_hash = hash_password(DEMO_PASSWORD)
         for username, display_name, role, unit_code in ACCOUNTS:
             if not User.select().where(User.username == username).exists():
-                User.create(
+                user = User.create(
                     username=username,
                     display_name=display_name,
                     role=role,
@@ -209,6 +215,9 @@ def load_demo():
                     password_hash=password_hash,
                     must_change_password=True,  # the password is published in the README
                 )
+                PasswordHistory.create(user=user, password_hash=password_hash)
+                if is_administrator(user):
+                    two_factor.enrol_with(user, DEMO_TOTP_SECRET)
                 created.append(
                     (
                         username,

@@ -54,6 +54,12 @@ class User(BaseModel):
     # Set when someone else chose the password (demo, created, reset): the owner must change it
     # before doing anything else.
     must_change_password = BooleanField(default=False)
+    # Two-factor sign-in (TOTP): the secret encrypted with the instance key (auth/two_factor.py);
+    # set but not enabled while enrolment waits for its first code. The last time step accepted,
+    # so a code is never taken twice.
+    totp_secret = CharField(max_length=255, null=True)
+    totp_enabled_at = DateTimeField(null=True)
+    totp_last_step = IntegerField(default=0)
 
 
 class Checklist(BaseModel):
@@ -100,10 +106,42 @@ class ChecklistItem(BaseModel):
 
 
 class LoginAttempt(BaseModel):
+    """A failed password or code, or a completed sign-in (auth/throttle.py counts them)."""
+
     username = CharField(max_length=64, index=True)
     ip = CharField(max_length=64, index=True)
     succeeded = BooleanField()
     at = DateTimeField(default=now, index=True)
+    factor = CharField(max_length=8, default="password")  # password | totp
+
+
+class UserSession(BaseModel):
+    """A signed-in browser. The cookie carries a random token; only its SHA-256 is stored, so
+    the table (or a backup of it) signs nobody in. Deleting the row ends the session at once."""
+
+    user = ForeignKeyField(User, on_delete="CASCADE", backref="+")
+    token_hash = CharField(max_length=64, unique=True)
+    started_at = DateTimeField()
+    last_seen_at = DateTimeField()
+    address = CharField(max_length=64, default="")
+    user_agent = CharField(max_length=200, default="")
+
+
+class PasswordHistory(BaseModel):
+    """Every password an account has had (hashed), newest last: no reuse of the last N."""
+
+    user = ForeignKeyField(User, on_delete="CASCADE", backref="+")
+    password_hash = CharField(max_length=255)
+    set_at = DateTimeField(default=now)
+
+
+class Setting(BaseModel):
+    """Settings an administrator changes in the UI (the password policy), as JSON by key."""
+
+    key = CharField(max_length=64, unique=True)
+    value = JSONField()
+    updated_at = DateTimeField(default=now)
+    updated_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
 
 
 class AuditEvent(BaseModel):
@@ -143,6 +181,7 @@ class AuditEvent(BaseModel):
 
 
 ALL_MODELS = [Unit, User, Checklist, ChecklistVersion, ChecklistItem, LoginAttempt, AuditEvent]
+ALL_MODELS += [UserSession, PasswordHistory, Setting]
 
 
 class Round(BaseModel):

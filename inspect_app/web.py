@@ -165,7 +165,11 @@ def init_app(app):
     @app.errorhandler(HTTPException)
     def _http(error):
         if error.code == 401:
-            message = "登录已超时，请重新登录" if g.get("session_expired") else ERROR_MESSAGES[401]
+            message = (
+                "登录已超时或已结束，请重新登录"
+                if g.get("session_expired")
+                else ERROR_MESSAGES[401]
+            )
             login = url_for(
                 "auth.login",
                 next=request.full_path.rstrip("?"),

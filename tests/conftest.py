@@ -132,7 +132,8 @@ def demo(app):
     from inspect_app.demo import load_demo
     from inspect_app.models import Unit, User
 
-    load_demo()
+    with app.app_context():  # the administrator's second factor is encrypted with the app's key
+        load_demo()
     # The tests sign in as these accounts straight away; the forced change of a published
     # password at first sign-in has its own tests (test_auth.py, test_access.py).
     User.update(must_change_password=False).execute()
@@ -153,6 +154,7 @@ class Client:
     """The Flask test client, speaking like a browser: it carries the CSRF token of its session."""
 
     def __init__(self, app):
+        self.app = app
         self.http = app.test_client()
         self._token = None
 
@@ -161,6 +163,8 @@ class Client:
             page = self.http.get("/login")
             if page.status_code == 302:  # signed in: any form page carries the token
                 page = self.http.get("/account/password")
+            if page.status_code == 303:  # a 2FA enrolment to do first: its page has one
+                page = self.http.get(page.headers["Location"])
             self._token = CSRF.search(page.get_data(as_text=True)).group(1)
         return self._token
 
@@ -191,14 +195,35 @@ class Client:
         return response
 
     def login(self, username, password=DEMO_PASSWORD):
+        """Sign in, passing the second factor with a code from the account's own secret."""
         from inspect_app.models import User
 
         self._token = None
         response = self.post("/login", {"username": username, "password": password})
         assert response.status_code == 303, response.get_data(as_text=True)
+        if response.headers["Location"] == "/login/code":
+            response = self.post("/login/code", {"code": current_code(self.app, username)})
+            assert response.status_code == 303, response.get_data(as_text=True)
         self._token = None
         self.user_id = User.get(User.username == username).id  # the author of its autosaves
         return response
+
+
+def current_code(app, username, *, fresh=True):
+    """The code `username`'s phone shows now (the app's clock). `fresh`: forget which code the
+    account used last, so tests may sign the same account in several times within 30 s; the
+    refusal of a used code has its own test (test_two_factor.py)."""
+    import pyotp
+
+    from inspect_app.auth import two_factor
+    from inspect_app.models import User
+
+    user = User.get(User.username == username)
+    if fresh:
+        User.update(totp_last_step=0).where(User.id == user.id).execute()
+    with app.app_context():
+        secret = two_factor.secret_of(user)
+    return pyotp.TOTP(secret).at(clock.timestamp())
 
 
 @pytest.fixture

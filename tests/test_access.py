@@ -31,6 +31,7 @@ TEAM = {"team_leader", "inspector"}
 LEADERSHIP = {"supervisor", "leader"}
 NOTICE_OFFICE = LEADERSHIP
 UNIT_USERS = {"unit_liaison", "unit_head"}
+SECURITY = {"secadmin"}  # security.manage: the password and two-factor policy, 2FA resets
 
 # endpoint -> roles let in. Object-level rules (a unit user's own unit) are tested separately:
 # here every object belongs to another unit (迎宾社区), never to the unit users' own (和平社区),
@@ -43,7 +44,12 @@ EXPECTED = {
     "deploy.ca_pem": EVERYONE,
     "auth.login": EVERYONE,
     "auth.logout": EVERYONE,
+    "auth.login_code": EVERYONE,  # the second step of a sign-in, before anyone is signed in
     "auth.change_password": SIGNED_IN,
+    "auth.two_factor_page": SIGNED_IN,
+    "auth.policy_page": SECURITY,
+    "auth.accounts": SECURITY,
+    "auth.reset_two_factor": SECURITY,
     "home.index": SIGNED_IN,
     "orgs.tree": STAFF | SYSADMIN,
     "orgs.show": STAFF | SYSADMIN,
@@ -57,6 +63,7 @@ EXPECTED = {
     "users.create": SYSADMIN,
     "users.edit": SYSADMIN,  # a business account; an administrator's is the secadmin's
     "users.reset_password": SYSADMIN,
+    "users.end_sessions": SYSADMIN,
     "users.grant_role": {"secadmin"},
     "audit.index": AUDITOR,
     "audit.export_xlsx": AUDITOR,

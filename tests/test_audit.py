@@ -228,16 +228,17 @@ def test_prune_refuses_a_broken_chain(app):
 # -- what is recorded ----------------------------------------------------------------------------
 
 
-def test_sign_ins_failures_lockouts_refusals_and_sign_outs_are_recorded_with_the_address(app, demo):
-    from inspect_app.auth.service import MAX_FAILURES_PER_ACCOUNT
+def test_sign_ins_failures_delays_refusals_and_sign_outs_are_recorded_with_the_address(app, demo):
+    from inspect_app.auth.throttle import PAIR
 
     tablet = Client(app)
     tablet.http.environ_base["REMOTE_ADDR"] = "10.1.2.3"
-    for _ in range(MAX_FAILURES_PER_ACCOUNT):
+    for _ in range(PAIR.free):
         tablet.post("/login", {"username": "duchaban", "password": "wrong-pass-1"})
     assert (
         tablet.post("/login", {"username": "duchaban", "password": "Demo2026"}).status_code == 429
     )
+    clock.travel(clock.now() + timedelta(minutes=20))  # past the delay and the throttle's window
     tablet.post("/login", {"username": "nobody", "password": "wrong-pass-1"})
     tablet.login("ducha1")
     assert tablet.get("/users").status_code == 403
@@ -251,19 +252,35 @@ def test_sign_ins_failures_lockouts_refusals_and_sign_outs_are_recorded_with_the
     ]
     failed = ("auth.login_failed", None, "duchaban", "10.1.2.3", office.id)
     assert seen == [
-        *[failed] * MAX_FAILURES_PER_ACCOUNT,
-        ("auth.lockout", None, "duchaban", "10.1.2.3", None),
+        *[failed] * PAIR.free,
+        ("auth.delayed", None, "duchaban", "10.1.2.3", None),
         ("auth.throttled", None, "duchaban", "10.1.2.3", None),
         ("auth.login_failed", None, "nobody", "10.1.2.3", None),
         ("auth.login", inspector.id, "ducha1", "10.1.2.3", inspector.id),
         ("access.denied", inspector.id, "ducha1", "10.1.2.3", None),
         ("auth.logout", inspector.id, "ducha1", "10.1.2.3", inspector.id),
     ]
-    lockout = _events("auth.lockout")[0]
-    assert lockout.summary == "账号 duchaban 连续登录失败 5 次，锁定 15 分钟"
+    delayed = _events("auth.delayed")[0]
+    assert delayed.summary == "账号 duchaban 从 10.1.2.3 登录失败次数过多，下次尝试须等待 5 秒"
+    assert _events("auth.throttled")[0].detail == {"wait_seconds": 5}
     assert "GET /users" in _events("access.denied")[0].summary
     assert _events("auth.login_failed")[-1].summary == "登录失败：用户名不存在"
     assert all(e.at == clock.now().replace(microsecond=0) for e in _events("auth.login"))
+
+
+def test_a_sign_in_with_a_second_factor_records_a_wrong_code_and_the_success(app, demo):
+    from tests.conftest import current_code
+
+    client = Client(app)
+    client.post("/login", {"username": "xitong", "password": "Demo2026"})
+    assert client.post("/login/code", {"code": "000000"}).status_code == 422
+    assert client.post("/login/code", {"code": current_code(app, "xitong")}).status_code == 303
+    sysadmin = User.get(User.username == "xitong")
+    failed, signed_in = _events("auth.login_failed")[0], _events("auth.login")[0]
+    assert (failed.actor_username, failed.object_id) == ("xitong", sysadmin.id)
+    assert failed.summary == "登录失败：验证码错误"
+    assert signed_in.actor_id == sysadmin.id and signed_in.detail == {"factor": "totp"}
+    assert signed_in.summary == "登录成功（密码 + 手机验证码）"
 
 
 def test_a_password_change_and_a_refused_csrf_token_are_recorded(app, login):

@@ -1,6 +1,6 @@
-"""Signing in and out, session expiry, CSRF and throttling."""
+"""Signing in and out, CSRF, the forced password change. Sessions: test_sessions.py; throttling:
+test_throttle.py; the password policy: test_password_policy.py; 2FA: test_two_factor.py."""
 
-from inspect_app.auth.service import MAX_FAILURES_PER_ACCOUNT
 from inspect_app.models import LoginAttempt, Unit, User
 from tests.conftest import Client
 
@@ -35,11 +35,12 @@ def test_login_with_right_password_lands_on_home(app, demo):
 
 def test_login_follows_only_local_next(app, demo):
     client = Client(app)
-    ok = client.post("/login", {"username": "xitong", "password": "Demo2026", "next": "/units"})
+    ok = client.post("/login", {"username": "duchaban", "password": "Demo2026", "next": "/units"})
     assert ok.headers["Location"] == "/units"
     client = Client(app)
     evil = client.post(
-        "/login", {"username": "xitong", "password": "Demo2026", "next": "https://evil.example/"}
+        "/login",
+        {"username": "duchaban", "password": "Demo2026", "next": "https://evil.example/"},
     )
     assert evil.headers["Location"] == "/"
 
@@ -63,22 +64,6 @@ def test_deactivated_account_cannot_sign_in(app, demo):
     response = Client(app).post("/login", {"username": "ducha2", "password": "Demo2026"})
     assert response.status_code == 422
     assert "已停用" in response.get_data(as_text=True)
-
-
-def test_repeated_failures_lock_the_account_even_with_the_right_password(app, demo):
-    client = Client(app)
-    for _ in range(MAX_FAILURES_PER_ACCOUNT):
-        assert (
-            client.post("/login", {"username": "ducha1", "password": "guess-12345"}).status_code
-            == 422
-        )
-    locked = client.post("/login", {"username": "ducha1", "password": "Demo2026"})
-    assert locked.status_code == 429
-    assert "分钟后再试" in locked.get_data(as_text=True)
-    # Other accounts from the same address still work (the per-address limit is higher).
-    assert (
-        client.post("/login", {"username": "duchaban", "password": "Demo2026"}).status_code == 303
-    )
 
 
 def test_logout_ends_the_session(login):
@@ -125,53 +110,20 @@ def test_csrf_token_in_htmx_header_is_accepted(login, demo):
     assert not Unit.get_by_id(unit.id).is_active
 
 
-def test_idle_session_expires(login):
-    client = login("ducha1")
-    with client.http.session_transaction() as session:
-        session["seen"] -= 3 * 3600
-    response = client.get("/units")
-    assert response.status_code == 302
-    assert "expired=1" in response.headers["Location"]
-
-
-def test_session_older_than_its_lifetime_expires(login):
-    client = login("ducha1")
-    with client.http.session_transaction() as session:
-        session["started"] -= 13 * 3600
-        session["seen"] = session["seen"]
-    assert client.get("/").status_code == 302
-
-
-def test_password_change_ends_other_sessions(app, login):
-    tablet = login("ducha1")
-    desktop = login("ducha1")
-    response = desktop.post(
-        "/account/password",
-        {"current": "Demo2026", "password": "NewPass2026", "confirm": "NewPass2026"},
-    )
-    assert response.status_code == 303
-    assert desktop.get("/").status_code == 200
-    assert tablet.get("/").status_code == 302
-    assert (
-        Client(app).post("/login", {"username": "ducha1", "password": "NewPass2026"}).status_code
-        == 303
-    )
-
-
 def test_password_change_with_wrong_current_or_weak_password_is_refused(login):
     client = login("ducha1")
     wrong = client.post(
         "/account/password",
-        {"current": "nope", "password": "NewPass2026", "confirm": "NewPass2026"},
+        {"current": "nope", "password": "Qh-river-2027", "confirm": "Qh-river-2027"},
     )
     assert wrong.status_code == 422 and "当前密码不正确" in wrong.get_data(as_text=True)
     weak = client.post(
         "/account/password", {"current": "Demo2026", "password": "short", "confirm": "short"}
     )
-    assert weak.status_code == 422 and "至少 8 位" in weak.get_data(as_text=True)
+    assert weak.status_code == 422 and "至少 10 位" in weak.get_data(as_text=True)
     mismatch = client.post(
         "/account/password",
-        {"current": "Demo2026", "password": "NewPass2026", "confirm": "Other2026"},
+        {"current": "Demo2026", "password": "Qh-river-2027", "confirm": "Other2026"},
     )
     assert mismatch.status_code == 422 and "不一致" in mismatch.get_data(as_text=True)
 
@@ -188,7 +140,8 @@ def test_passwords_are_stored_hashed(app, demo):
 def test_demo_accounts_must_change_their_published_password_first(app):
     from inspect_app.demo import load_demo
 
-    load_demo()
+    with app.app_context():
+        load_demo()
     assert User.select().where(User.must_change_password == False).count() == 0
     client = Client(app)
     assert client.login("xitong").headers["Location"] == "/account/password"

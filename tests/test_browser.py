@@ -7,7 +7,7 @@ Screenshots land in tests/artifacts/ for a human to look at.
 import socket
 import ssl
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ import pytest
 from inspect_app import clock
 from inspect_app.demo import DEMO_PASSWORD
 from inspect_app.deploy import tls
+from inspect_app.models import User
 from tests.browser_fixtures import LAN_NAME, Served, shot, sign_in
 
 pytestmark = pytest.mark.browser
@@ -460,7 +461,6 @@ def test_a_user_whose_password_was_set_by_someone_else_is_taken_to_change_it(
     """Marked after the page was loaded (as when an administrator's change reaches a signed-in
     user): the next htmx search lands on the whole change page, not inside the results region;
     once changed, the app is open again."""
-    from inspect_app.models import User
 
     page = tablet
     sign_in(page, live_server, "duchaban")
@@ -485,6 +485,38 @@ def test_a_user_whose_password_was_set_by_someone_else_is_taken_to_change_it(
     page.click("text=组织架构")
     page.wait_for_url(f"{live_server}/units")
     assert not User.get(User.username == "duchaban").must_change_password
+
+
+def test_an_inspector_enrols_a_phone_by_qr_code_and_signs_in_with_its_code(
+    tablet, live_server, db_kind
+):
+    import pyotp
+
+    page = tablet
+    sign_in(page, live_server, "ducha1")
+    page.click("li.who details")  # the account menu
+    page.click("text=双因素认证")
+    page.wait_for_url(f"{live_server}/account/two-factor")
+    qr = page.locator("figure.qr svg")
+    assert qr.bounding_box()["width"] >= 150  # big enough for a phone to scan
+    secret = page.inner_text("code.secret").replace(" ", "")
+    shot(page, "34-two-factor-enrolment-1024x768", db_kind)
+    page.fill("input[name=code]", pyotp.TOTP(secret).at(clock.timestamp()))
+    page.click("button:has-text('完成绑定')")
+    page.wait_for_url(f"{live_server}/")
+    assert "双因素认证已启用" in page.inner_text("#flash")
+    page.click("li.who details")
+    page.click("text=退出登录")
+    page.wait_for_url(f"{live_server}/login")
+    page.fill("input[name=username]", "ducha1")
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server}/login/code")
+    shot(page, "35-sign-in-code-1024x768", db_kind)
+    clock.travel(clock.now() + timedelta(seconds=30))  # the enrolment's code is spent
+    page.fill("input[name=code]", pyotp.TOTP(secret).at(clock.timestamp()))
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{live_server}/")
 
 
 # -- 节假日安排 and the 交办 form's deadline ----------------------------------------------------
@@ -545,15 +577,13 @@ def test_three_administrators_make_an_account_grant_it_a_role_and_find_it_in_the
 ):
     """三员分立 on a PC-sized screen: the 系统管理员 makes an account (no role), the 安全管理员
     grants one, the 安全审计员 finds both steps in the audit trail and on the self-check."""
-    from inspect_app.models import User
-
     page = tablet
     sign_in(page, live_server, "xitong")
     page.click("text=账号管理")
     page.click("text=新建账号")
     page.fill("input[name=username]", "zhou-new")
     page.fill("input[name=display_name]", "周新")
-    page.fill("input[name=password]", "Start2026a")
+    page.fill("input[name=password]", "Zhou-xin-2026")
     page.click("main button[type=submit]")
     page.wait_for_selector("text=已新建账号 zhou-new")
     assert "待授权" in page.inner_text("main")
@@ -591,56 +621,3 @@ def test_three_administrators_make_an_account_grant_it_a_role_and_find_it_in_the
     third.click("text=校验审计链")
     third.wait_for_selector("text=审计链完整")
     auditing.close()
-
-
-# -- 节假日安排 and the 交办 form's deadline ----------------------------------------------------
-
-
-def test_supervisor_sees_the_gap_pastes_the_notice_and_assigns_a_2027_deadline(
-    tablet, live_server, published_round, db_kind
-):
-    from inspect_app.models import Finding, Task
-    from tests.test_holidays import notice
-
-    Finding.update(deadline_days=30).execute()
-    clock.travel(date(2026, 12, 1))
-    page = tablet
-    sign_in(page, live_server, "duchaban")
-    assert page.is_visible("text=2027 年的节假日安排尚未录入")  # the home page's reminder
-
-    # 交办: ticking a finding asks the server for the deadline it would assign
-    page.goto(f"{live_server}/rounds/{published_round.id}/tasks/new")
-    with page.expect_response(lambda r: "/tasks/new?" in r.url):
-        page.locator("input[name=finding_ids]").first.check()
-    page.wait_for_selector("#deadline-field .calendar-gap")
-    assert page.get_attribute("#deadline-field input", "aria-invalid") == "true"
-    page.locator("#deadline-field").scroll_into_view_if_needed()
-    shot(page, "30-assign-deadline-gap-1024x768", db_kind)
-
-    # the link in the message leads to the year; pasting the notice previews, then saves
-    page.click("#deadline-field .calendar-gap a")
-    page.wait_for_url(f"{live_server}/holidays/2027")
-    page.fill("textarea[name=text]", notice("2027-example.txt"))
-    page.click("button:has-text('预览')")
-    page.wait_for_selector("#preview")
-    page.locator("#preview header").scroll_into_view_if_needed()
-    assert page.is_visible("text=放假 27 天，调休上班 5 天。2027 年此前未录入。")
-    shot(page, "31-holidays-preview-1024x768", db_kind)
-    page.click("button:has-text('确认保存')")
-    page.wait_for_selector(".flash-success")
-    assert page.is_visible("text=办公室录入")
-    page.set_viewport_size({"width": 768, "height": 1024})
-    page.locator("h1").scroll_into_view_if_needed()
-    shot(page, "32-holidays-2027-768x1024", db_kind)
-    page.set_viewport_size({"width": 1024, "height": 768})
-
-    page.goto(f"{live_server}/rounds/{published_round.id}/tasks/new")
-    for box in page.locator("input[name=finding_ids]").all():
-        with page.expect_response(lambda r: "/tasks/new?" in r.url):  # one swap at a time
-            box.check()
-    page.wait_for_selector("#deadline-field .deadline-hint strong:has-text('2027-01-13')")
-    page.locator("#deadline-field").scroll_into_view_if_needed()
-    shot(page, "33-assign-deadline-suggested-1024x768", db_kind)
-    page.click("button:has-text('交办')")
-    page.wait_for_selector(".flash-success")
-    assert Task.get().deadline == date(2027, 1, 13)

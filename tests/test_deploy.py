@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from inspect_app import create_app
+from inspect_app.auth.throttle import ADDRESS
 from inspect_app.deploy import companions, files, logs, serving, systemd, tls
 from inspect_app.deploy.plain import PlainServer, certificate_files, create_plain_app
 from inspect_app.models import LoginAttempt
@@ -422,9 +423,15 @@ def fail_logins(client, count, *, forwarded_for):
 
 def test_behind_a_trusted_proxy_the_client_address_is_the_forwarded_one(proxied_app, demo):
     client = from_the_proxy(proxied_app)
-    fail_logins(client, 20, forwarded_for=lambda i: "172.16.5.9")
+    fail_logins(client, ADDRESS.free, forwarded_for=lambda i: "172.16.5.9")
     assert {a.ip for a in LoginAttempt.select()} == {"172.16.5.9"}
-    # Twenty wrong passwords from one tablet do not lock out the office behind the same proxy.
+    # That tablet must now wait; the office behind the same proxy is not held back.
+    held = client.post(
+        "/login",
+        {"username": "guess", "password": "wrong-pass-1"},
+        headers={"X-Forwarded-For": "172.16.5.9"},
+    )
+    assert held.status_code == 429
     response = client.post(
         "/login",
         {"username": "duchaban", "password": "Demo2026"},
@@ -435,7 +442,7 @@ def test_behind_a_trusted_proxy_the_client_address_is_the_forwarded_one(proxied_
 
 def test_without_trusted_proxies_x_forwarded_for_is_ignored(app, demo):
     client = from_the_proxy(app)
-    fail_logins(client, 20, forwarded_for=lambda i: f"172.16.5.{i}")
+    fail_logins(client, ADDRESS.free, forwarded_for=lambda i: f"172.16.5.{i}")
     assert {a.ip for a in LoginAttempt.select()} == {"10.0.0.1"}  # the header is anyone's to send
     response = client.post(
         "/login",

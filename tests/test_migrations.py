@@ -193,6 +193,12 @@ def _fill_every_table(app, client):
     from tests.test_holidays import notice
 
     import_notice(2027, notice("2027-example.txt"), by=office)  # holiday_year, holiday_date
+    from werkzeug.datastructures import MultiDict
+
+    from inspect_app.auth.policy import save_policy
+
+    policy = {"min_length": "12", "min_classes": "3", "history": "5", "max_age_days": "90"}
+    save_policy(MultiDict(policy), by=User.get(User.username == "anquan"))  # setting
     empty = [m._meta.table_name for m in ALL_MODELS if not m.select().exists()]
     assert empty == [], (
         f"tables without rows in the upgrade test; add rows in _fill_every_table: {empty}"

@@ -209,12 +209,12 @@ token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 signed_in = client.post(
     "/login", data={"username": "duchaban", "password": "Demo2026", "csrf_token": token}
 )
-# a demo password must be changed at first sign-in
-page = client.get("/account/password").get_data(as_text=True)
-token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-client.post("/account/password", data={
-    "current": "Demo2026", "password": "Liming-2026x", "confirm": "Liming-2026x", "csrf_token": token
-})
+# the demo's published password must be changed first (the policy's word list is package data)
+form = client.get("/account/password").get_data(as_text=True)
+token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+new = {"current": "Demo2026", "password": "Installed-2027x", "confirm": "Installed-2027x"}
+weak = client.post("/account/password", data={**new, "password": "Dragon2026!", "csrf_token": token})
+changed = client.post("/account/password", data={**new, "csrf_token": token})
 draft = Notice.select().where(Notice.status != "issued").first()
 pdf = client.get(f"/notices/{draft.id}/pdf")
 open(sys.argv[1], "wb").write(pdf.data)
@@ -225,6 +225,7 @@ print(json.dumps({
     "login_page": "登录" in page,
     "assets": {url: len(client.get(url).data) for url in assets},
     "signed_in": signed_in.status_code,
+    "password": [weak.status_code, "密码过于常见" in weak.get_data(as_text=True), changed.status_code],
     "checklists": Checklist.select().count(),
     "pdf": [pdf.status_code, pdf.mimetype],
 }))
@@ -264,6 +265,7 @@ def test_an_installed_wheel_serves_pages_and_renders_notices_away_from_the_sourc
     seen = json.loads(done.stdout.splitlines()[-1])
     assert seen["package"].startswith(str(venv)) and seen["installed"]
     assert seen["healthz"] == 200 and seen["login_page"] and seen["signed_in"] == 303
+    assert seen["password"] == [422, True, 303]
     assert len(seen["assets"]) >= 3 and all(seen["assets"].values()), seen["assets"]
     assert seen["checklists"] == len(list((ROOT / "checklists").glob("*.yaml")))
     assert seen["pdf"] == [200, "application/pdf"]

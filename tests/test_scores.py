@@ -24,7 +24,8 @@ def ev(id_, day, action, to_status, deadline=None):
     )
 
 
-def test_process_lines_from_a_trail_hand_computed(app):  # working days come from the app's calendar
+def test_process_lines_from_a_trail_hand_computed(app):
+    # `app`: working days come from the calendar in the database (a fresh one: built-in years)
     # Assigned Mon 2 Nov 2026, deadline Fri 13 Nov. First report on 20 Nov: 14 working days after
     # assignment (> 10: late) and after the deadline (overdue; no report by the deadline: missed).
     # Sent back on 24 Nov, closed 26 Nov.
@@ -47,9 +48,8 @@ def test_process_lines_from_a_trail_hand_computed(app):  # working days come fro
     }
 
 
-def test_early_closure_earns_a_bonus_and_an_open_task_past_its_deadline_is_overdue(
-    app,
-):  # working days come from the app's calendar
+def test_early_closure_earns_a_bonus_and_an_open_task_past_its_deadline_is_overdue(app):
+    # `app`: working days come from the calendar in the database (a fresh one: built-in years)
     early = [
         ev(1, "2026-11-02", "create", "assigned", "2026-11-20"),
         ev(2, "2026-11-03", "report", "in_progress"),
@@ -66,9 +66,8 @@ def test_early_closure_earns_a_bonus_and_an_open_task_past_its_deadline_is_overd
     assert process_lines(late, RULES, date(2026, 11, 11)) == {("overdue", 1): date(2026, 11, 11)}
 
 
-def test_an_extension_granted_in_time_moves_the_deadline(
-    app,
-):  # working days come from the app's calendar
+def test_an_extension_granted_in_time_moves_the_deadline(app):
+    # `app`: working days come from the calendar in the database (a fresh one: built-in years)
     trail = [
         ev(1, "2026-11-02", "create", "assigned", "2026-11-10"),
         ev(2, "2026-11-03", "report", "in_progress"),

@@ -1,10 +1,8 @@
 """等保自查 (/security/self-check): every control with its live state, green or red with the
-reason; what the app cannot read is said to be unknown."""
+reason, read live from the policy, the throttle, the audit chain, backups and TLS."""
 
 import re
-import sys
-import types
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -57,43 +55,48 @@ def test_both_the_security_administrator_and_the_auditor_see_every_control(check
         and "系统管理员 1 个，安全管理员 1 个，安全审计员 1 个" in found["三员分立"][1]
     )
     assert found["管理员不接触业务数据"][0] and found["默认拒绝"][0]
-    assert found["登录失败处理"][0] and "同一账号连续失败 5 次" in found["登录失败处理"][1]
     assert found["审计记录防篡改"][0] and "SM3 哈希链" in found["审计记录防篡改"][1]
     assert found["审计记录保留"][0] and "系统启用不足 180 天" in found["审计记录保留"][2]
 
 
-def test_password_policy_and_two_factor_are_unknown_where_this_version_lacks_them(checks):
-    assert "inspect_app.auth.policy" not in sys.modules
+def test_password_policy_and_two_factor_show_the_live_policy_and_coverage(app, checks, login):
     found = checks()
-    for item in ("口令复杂度与定期更换", "双因素鉴别（管理员）"):
-        green, state, reason = found[item]
-        assert not green and state == "未配置/未知" and "inspect_app.auth.policy" in reason
-
-
-def test_password_policy_and_two_factor_are_read_from_the_policy_module_when_present(
-    checks, monkeypatch
-):
-    @dataclass
-    class Policy:
-        min_length: int
-        history: int
-
-    module = types.ModuleType("inspect_app.auth.policy")
-    module.current_policy = lambda: Policy(min_length=10, history=5)
-    module.two_factor_coverage = lambda: (2, 3)
-    monkeypatch.setitem(sys.modules, "inspect_app.auth.policy", module)
-    found = checks()
-    assert found["口令复杂度与定期更换"][:2] == (True, "min_length = 10；history = 5")
+    green, state, reason = found["口令复杂度与定期更换"]
+    assert state.startswith("至少 10 位，至少 3 类字符，不得与最近 5 次相同，不过期；常见口令库 ")
+    assert not green and "口令未设有效期" in reason  # 等保 asks for 定期更换
+    assert found["双因素鉴别（管理员）"] == (
+        True,
+        "须使用双因素的账号 3 个，已绑定 3 个（三员必须）",
+        "须使用双因素的账号均已绑定",
+    )
+    secadmin = login("anquan")
+    saved = secadmin.post(
+        "/security/policy",
+        {
+            "min_length": "12",
+            "min_classes": "4",
+            "history": "8",
+            "max_age_days": "90",
+            "two_factor_roles": "supervisor",
+        },
+    )
+    assert saved.status_code == 303
+    found = rows(secadmin)
+    green, state, _ = found["口令复杂度与定期更换"]
+    assert green and state.startswith(
+        "至少 12 位，至少 4 类字符，不得与最近 8 次相同，有效期 90 天"
+    )
     assert found["双因素鉴别（管理员）"] == (
         False,
-        "须使用双因素的账号 3 个，已绑定 2 个",
+        "须使用双因素的账号 4 个，已绑定 3 个（三员必须，另有督查办）",
         "还有 1 个须使用双因素的账号尚未绑定",
     )
-    module.current_policy = lambda: Policy(min_length=6, history=0)
-    module.two_factor_coverage = lambda: (3, 3)
-    found = checks()
-    assert found["口令复杂度与定期更换"][0] is False
-    assert found["双因素鉴别（管理员）"][0] is True
+
+
+def test_login_failure_handling_shows_the_throttles_delays(checks):
+    green, state, reason = checks()["登录失败处理"]
+    assert green and "同一账号在同一地址失败 3 次、同一地址失败 10 次后" in state
+    assert "最长 15 分钟" in state and "不锁定账号" in state and "记入审计" in reason
 
 
 def test_a_broken_audit_chain_turns_red_naming_the_record(checks, login):

@@ -92,7 +92,7 @@ def test_cli_setup_creates_demo_once_and_keeps_data_on_second_run(tmp_path):
         "--role",
         "inspector",
         "--password",
-        "Passw0rd1",
+        "Xin-tongzhi-01",
         env=env,
     )
     assert created.returncode == 0, created.stderr
@@ -112,7 +112,7 @@ def test_cli_setup_creates_demo_once_and_keeps_data_on_second_run(tmp_path):
         "--role",
         "inspector",
         "--password",
-        "Passw0rd1",
+        "Xin-tongzhi-01",
         env=env,
     )
     assert again.returncode != 0
@@ -135,7 +135,7 @@ def test_cli_users_create_refuses_unit_role_without_unit(tmp_path):
         "--role",
         "unit_liaison",
         "--password",
-        "Passw0rd1",
+        "Xin-tongzhi-01",
         env=env,
     )
     assert result.returncode != 0
@@ -206,17 +206,19 @@ def test_production_setup_asks_for_the_first_admin_and_loads_no_demo(app):
         "",  # an empty password
         "abc12345",
         "abc12346",  # not the same twice
-        "password",
-        "password",  # no digit
-        "wjg",  # the same as the username
-        "wjg",
+        "Password2026",
+        "Password2026",  # a common word with digits
+        "wangjg",  # the username asked again
+        "wangjg-2026A",  # contains the username
+        "wangjg-2026A",
     ]
     first = _invoke(app, "setup", "--production", input="\n".join(answers) + "\n")
     assert first.exit_code == 1, first.output
     assert "用户名：用户名为 3–64 位" in first.output
     assert "密码：密码不能为空" in first.output
     assert "两次输入的密码不一致" in first.output
-    assert "密码：密码须同时包含字母和数字" in first.output
+    assert "密码：密码过于常见" in first.output
+    assert "密码：密码不能包含用户名" in first.output
     assert "没有读到输入" in first.output  # the answers ran out before a valid set
     assert User.select().count() == 0
     result = _invoke(
@@ -231,8 +233,10 @@ def test_production_setup_asks_for_the_first_admin_and_loads_no_demo(app):
     assert (admin.username, admin.role, admin.must_change_password) == ("wangjg", "sysadmin", False)
     assert Unit.select().count() == 0 and Round.select().count() == 0  # no demo district
     assert "Demo2026" not in result.output
+    assert "首次登录后须用手机身份验证器绑定双因素认证" in result.output
     client = Client(app)
-    assert client.login("wangjg", "Qinghe2026").headers["Location"] == "/"
+    # an administrator signs in with a second factor: enrolment comes first
+    assert client.login("wangjg", "Qinghe2026").headers["Location"] == "/account/two-factor"
     again = _invoke(app, "setup", "--production")
     assert again.exit_code == 0 and "保留现有数据" in again.output
     assert User.select().count() == 1
@@ -257,7 +261,7 @@ def test_production_setup_for_automation_takes_flags_and_the_password_from_env_o
         "管理员",
         env={"INSPECT_ADMIN_PASSWORD": "short"},
     )
-    assert weak.exit_code == 1 and "密码至少 8 位" in weak.output
+    assert weak.exit_code == 1 and "密码至少 10 位" in weak.output
     assert User.select().count() == 0
     from_stdin = _invoke(
         app,
@@ -345,7 +349,7 @@ def test_accounts_made_or_reset_at_the_terminal_must_change_their_password(app, 
         "--role",
         "inspector",
         "--password",
-        "Passw0rd1",
+        "Xin-tongzhi-01",
     )
     assert created.exit_code == 0, created.output
     assert User.get(User.username == "extra01").must_change_password
@@ -356,4 +360,4 @@ def test_accounts_made_or_reset_at_the_terminal_must_change_their_password(app, 
     unknown = _invoke(app, "users", "reset-password", "nobody", "--password", "Temp2026ab")
     assert unknown.exit_code == 1 and "账号 nobody 不存在" in unknown.output
     weak = _invoke(app, "users", "reset-password", "xitong", "--password", "weak")
-    assert weak.exit_code == 1 and "密码至少 8 位" in weak.output
+    assert weak.exit_code == 1 and "密码至少 10 位" in weak.output

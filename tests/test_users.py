@@ -81,7 +81,7 @@ def test_account_form_errors_are_specific_and_nothing_is_created(login, demo):
     )
     body = response.get_data(as_text=True)
     assert response.status_code == 422
-    for message in ("用户名 xitong 已存在", "请填写姓名", "密码至少 8 位"):
+    for message in ("用户名 xitong 已存在", "请填写姓名", "密码至少 10 位"):
         assert message in body
     assert User.select().count() == before
 

@@ -5,6 +5,7 @@ from functools import wraps
 from flask import abort, current_app, g, redirect, request, url_for
 
 from inspect_app.auth.permissions import ACTIONS, OBJECT_SCOPED, PUBLIC, can, may_reach
+from inspect_app.auth.policy import current_policy
 
 
 def requires(action):
@@ -46,9 +47,20 @@ def authorize(action, obj=None):
     g.object_authorized = True
 
 
+def required_detour(user):
+    """The endpoint `user` must go through before anything else, or None."""
+    policy = current_policy()
+    if user.must_change_password or policy.password_expired(user):
+        return "auth.change_password"
+    if user.totp_enabled_at is None and policy.two_factor_required(user):
+        return "auth.two_factor_page"
+    return None
+
+
 def enforce_access_rules():
-    """before_request: deny by default, send the signed-out to the login page and those who must
-    change their password to the change page."""
+    """before_request: deny by default, send the signed-out to the login page, those who must
+    change their password to the change page, and those who must enrol a second factor to the
+    enrolment page."""
     if request.endpoint is None:  # 404/405: let Flask answer
         return None
     if request.endpoint == "static":
@@ -61,10 +73,12 @@ def enforce_access_rules():
         return None
     if g.user is None:
         abort(401)
-    if g.user.must_change_password and request.endpoint != "auth.change_password":
-        # Someone else chose this password: nothing else until its owner replaces it. A 303 on
-        # every method, so no POST is carried out; the autosave outbox keeps a redirected save.
-        return redirect(url_for("auth.change_password"), code=303)
+    detour = required_detour(g.user)
+    if detour and request.endpoint != detour:
+        # Someone else chose this password, or it expired, or an administrator has no second
+        # factor yet: nothing else until that is done. A 303 on every method, so no POST is
+        # carried out; the autosave outbox keeps a redirected save.
+        return redirect(url_for(detour), code=303)
     if not may_reach(g.user, rule):
         abort(403)
     return None

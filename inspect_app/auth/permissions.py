@@ -9,14 +9,15 @@ TEAM_ROLES = frozenset({"team_leader", "inspector"})
 LEADERSHIP = frozenset({"supervisor", "leader"})
 NOTICE_OFFICE = LEADERSHIP
 # 三员分立: system administrator (units, accounts, settings), security administrator (role
-# grants, security policy, unlocks) and security auditor (the audit trail). None of them reaches
+# grants, security policy, second-factor resets) and security auditor (the audit trail). None of them reaches
 # a business record; each acts on the others' work only where the rules below say so.
 ADMIN_ROLES = frozenset({"sysadmin", "secadmin", "auditor"})
 EVERY_ROLE = frozenset(ROLES) - {"pending"}  # a pending account has no role yet
 
 
 def is_administrator(user):
-    """One of the three administrators (the 2FA requirement and the self-check ask this)."""
+    """One of the three administrators: they must sign in with a second factor whatever the
+    policy says (auth/policy.py), and the self-check counts them."""
     return user is not None and user.role in ADMIN_ROLES
 
 
@@ -30,6 +31,7 @@ ROLE_RULES = {
     "user.manage": {"sysadmin"},
     # the audit trail is the auditor's alone: the administrators it records cannot read it
     "audit.view": {"auditor"},
+    # 身份鉴别: the password and two-factor policy, resetting someone's second factor
     "security.manage": {"secadmin"},
     "security.selfcheck": {"secadmin", "auditor"},
     "checklist.view": STAFF | {"sysadmin"},
@@ -127,6 +129,8 @@ OBJECT_RULES = {
     ),
     "user.edit": ({"sysadmin", "secadmin"}, manages_account),
     "user.reset_password": ({"sysadmin", "secadmin"}, manages_account),
+    # 强制下线: whoever may reset the password (which also ends every session) may end them alone
+    "user.end_sessions": ({"sysadmin", "secadmin"}, manages_account),
     # Roles are granted by the security administrator, never to their own account.
     "user.grant_role": ({"secadmin"}, lambda user, account: account.id != user.id),
     "inspection.view": (

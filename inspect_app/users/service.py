@@ -12,7 +12,13 @@ import re
 
 from inspect_app import audit
 from inspect_app.auth.permissions import ADMIN_ROLES, can
-from inspect_app.auth.service import check_password_strength, hash_password, set_password
+from inspect_app.auth.service import (
+    check_new_password,
+    end_sessions,
+    hash_password,
+    remember_password,
+    set_password,
+)
 from inspect_app.db import database
 from inspect_app.errors import Forbidden, ValidationFailed
 from inspect_app.ids import parse_id
@@ -63,10 +69,10 @@ def _new_username(data, errors):
     return username
 
 
-def _password(data, errors, field="password"):
+def _password(data, errors, *, username, field="password"):
     password = str(data.get(field, ""))
     try:
-        check_password_strength(password)
+        check_new_password(password, username=username)
     except ValidationFailed as weak:
         errors[field] = weak.message
     return password
@@ -95,7 +101,7 @@ def create_user(data, *, by):
     unit = _unit_of(data, errors)
     role = "pending" if by is not None else str(data.get("role", "")).strip()
     unit = _role_and_unit(role, unit, errors)
-    password = _password(data, errors)
+    password = _password(data, errors, username=username)
     if errors:
         raise ValidationFailed("请修改标出的内容后再保存", fields=errors)
     with database.atomic():
@@ -115,6 +121,7 @@ def create_user(data, *, by):
             + ("" if by is not None else "：在服务器命令行创建"),
             after=_state(user),
         )
+        remember_password(user)
     return user
 
 
@@ -130,9 +137,7 @@ def create_first_admin(data):
     if not password:
         errors["password"] = "密码不能为空"
     else:
-        _password(data, errors)
-        if "password" not in errors and password.lower() == username.lower():
-            errors["password"] = "密码不能与用户名相同"
+        _password(data, errors, username=username)
     if errors:
         raise ValidationFailed("；".join(errors.values()), fields=errors)
     with database.atomic():
@@ -142,6 +147,7 @@ def create_first_admin(data):
             role="sysadmin",
             password_hash=hash_password(password),
         )
+        remember_password(user)
         audit.record(
             None,
             "user.create",
@@ -172,6 +178,8 @@ def update_user(user, data, *, by):
     with database.atomic():
         user.display_name, user.unit, user.is_active = display_name, unit, is_active
         user.save(only=[User.display_name, User.unit, User.is_active])
+        if not is_active:
+            end_sessions(user)  # a deactivated account is signed out everywhere at once
         audit.record(
             by,
             "user.update",
@@ -224,17 +232,16 @@ def grant_role(user, data, *, by):
 
 
 def reset_password(user, password, *, by):
-    """A temporary password its owner must replace; `by=None` is the server's shell."""
+    """A temporary password its owner must replace; `by=None` is the server's shell. The
+    policy's rules apply, but not the account's history: refusing an old password would tell the
+    administrator what the owner used to have."""
     if by is not None and not can(by, "user.reset_password", user):
         raise Forbidden(
             "不能在这里重置自己的密码，请使用“修改密码”"
             if user.id == by.id
             else "管理员账号的密码由安全管理员重置，业务账号的密码由系统管理员重置"
         )
-    try:
-        check_password_strength(password)
-    except ValidationFailed as weak:
-        raise ValidationFailed(weak.message, fields={"password": weak.message}) from None
+    check_new_password(password, username=user.username)
     with database.atomic():
         set_password(user, password, chosen_by_owner=False)
         audit.record(
@@ -243,3 +250,22 @@ def reset_password(user, password, *, by):
             user,
             f"重置账号 {user.username} 的密码（须在下次登录时修改）",
         )
+
+
+def sign_out_everywhere(user, *, by):
+    """强制下线: end every session of `user` at once (a lost tablet, a suspected intrusion)."""
+    if by is not None and not can(by, "user.end_sessions", user):
+        raise Forbidden(
+            "不能在这里结束自己的登录，请使用“退出”"
+            if user.id == by.id
+            else "管理员账号由安全管理员强制下线，业务账号由系统管理员强制下线"
+        )
+    with database.atomic():
+        ended = end_sessions(user)
+        audit.record(
+            by,
+            "user.sign_out_everywhere",
+            user,
+            f"强制下线账号 {user.username}（结束 {ended} 个会话）",
+        )
+    return ended

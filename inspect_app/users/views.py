@@ -5,6 +5,7 @@ from flask import Blueprint, flash, g, redirect, request, url_for
 from peewee import JOIN
 
 from inspect_app.auth.access import authorize, requires
+from inspect_app.auth.service import sessions_of
 from inspect_app.errors import NotFound, ServiceError
 from inspect_app.models import Unit, User
 from inspect_app.users import service
@@ -55,6 +56,7 @@ def _account_page(user, status=200, errors=None, values=None):
         values=values,
         errors=errors or {},
         units=_units(),
+        sessions=sessions_of(user),
     )
 
 
@@ -117,6 +119,16 @@ def reset_password(user_id):
     except ServiceError as error:
         return _account_page(user, status=error.status, errors=error.fields)
     flash(f"已重置 {user.username} 的密码，该账号已登录的会话全部失效", "success")
+    return redirect(url_for("users.show", user_id=user.id), code=303)
+
+
+@bp.post("/<int:user_id>/sessions/end")
+@requires("user.end_sessions")
+def end_sessions(user_id):
+    user = get_user(user_id)
+    authorize("user.end_sessions", user)
+    ended = service.sign_out_everywhere(user, by=g.user)
+    flash(f"已强制下线 {user.username}：结束 {ended} 个登录会话", "success")
     return redirect(url_for("users.show", user_id=user.id), code=303)
 
 
