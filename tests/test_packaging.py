@@ -213,7 +213,7 @@ signed_in = client.post(
 form = client.get("/account/password").get_data(as_text=True)
 token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
 new = {"current": "Demo2026", "password": "Installed-2027x", "confirm": "Installed-2027x"}
-weak = client.post("/account/password", data={**new, "password": "Dragon2026!", "csrf_token": token})
+weak = client.post("/account/password", data={**new, "password": "Dragon2026!", "confirm": "Dragon2026!", "csrf_token": token})
 changed = client.post("/account/password", data={**new, "csrf_token": token})
 draft = Notice.select().where(Notice.status != "issued").first()
 pdf = client.get(f"/notices/{draft.id}/pdf")
